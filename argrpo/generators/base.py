@@ -1,0 +1,89 @@
+"""What every AR image generator offers on top of its forward pass: sampling with a KV cache and
+teacher-forced log-probs of given tokens, both under the same decoding strategy."""
+from typing import NamedTuple, Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from argrpo.samplers import TokenSampler
+from .kv_cache import KVCache
+from .onednn import onednn_linears
+
+
+class Rollout(NamedTuple):
+    tokens: Tensor     # [B, L] image tokens
+    log_probs: Tensor  # [B, L] log-prob of each token under the distribution it was drawn from
+
+
+class ARImageGenerator(BaseModule):
+    """Subclasses define ``forward`` (teacher-forced logits), ``prefill``, ``decode_step``,
+    ``new_caches``, ``check_condition`` and ``null_condition``; ``block_size`` and
+    ``cls_token_num`` give the image and condition lengths."""
+
+    block_size: int
+    cls_token_num: int
+    onednn_decode: bool = True  # CPU float32 rollouts through oneDNN (see onednn.py)
+
+    def new_caches(self, batch: int, max_len: int, dtype: torch.dtype) -> Sequence[KVCache]:
+        raise NotImplementedError
+
+    def prefill(self, cond: Tensor, cond_mask: Optional[Tensor], caches: Sequence[KVCache]) -> Tensor:
+        raise NotImplementedError
+
+    def decode_step(self, tokens: Tensor, pos: int, cond_mask: Optional[Tensor],
+                    caches: Sequence[KVCache]) -> Tensor:
+        raise NotImplementedError
+
+    def check_condition(self, cond: Tensor) -> None:
+        raise NotImplementedError
+
+    def null_condition(self, cond: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _with_null(self, cond: Tensor, cond_mask: Optional[Tensor],
+                   sampler: TokenSampler) -> Tuple[Tensor, Optional[Tensor]]:
+        """Conditional rows first, then their unconditional twins (the same caption mask)."""
+        self.check_condition(cond)
+        if not sampler.uses_cfg:
+            return cond, cond_mask
+        both = torch.cat([cond, self.null_condition(cond)])
+        return both, None if cond_mask is None else torch.cat([cond_mask, cond_mask])
+
+    @torch.no_grad()
+    def sample(self, cond: Tensor, sampler: TokenSampler, cond_mask: Optional[Tensor] = None,
+               generator: Optional[torch.Generator] = None, num_tokens: Optional[int] = None) -> Rollout:
+        """Draw ``num_tokens`` (default ``block_size``) image tokens per condition."""
+        B, L, T = len(cond), num_tokens or self.block_size, self.cls_token_num
+        cond_all, mask_all = self._with_null(cond, cond_mask, sampler)
+        caches = self.new_caches(len(cond_all), T + L - 1, self.tok_embeddings.weight.dtype)
+        tokens = torch.empty(B, L, dtype=torch.long, device=cond.device)
+        log_probs = torch.empty(B, L, device=cond.device)
+        with onednn_linears(self, len(cond_all), self.onednn_decode):
+            logits = self.prefill(cond_all, mask_all, caches)
+            for t in range(L):
+                if t > 0:
+                    fed = tokens[:, t - 1].repeat(len(cond_all) // B)
+                    logits = self.decode_step(fed, T + t - 1, mask_all, caches)
+                lp = sampler.log_probs(logits[:B], logits[B:] if sampler.uses_cfg else None,
+                                       sampler.guided(t))
+                tokens[:, t] = sampler.draw(lp, generator)
+                log_probs[:, t] = lp.gather(1, tokens[:, t, None])[:, 0]
+        return Rollout(tokens, log_probs)
+
+    def log_prob(self, tokens: Tensor, cond: Tensor, sampler: TokenSampler,
+                 cond_mask: Optional[Tensor] = None, with_entropy: bool = False):
+        """Teacher-forced log-probs [B, L] of ``tokens`` under ``sampler``'s distribution (CFG
+        mixing included when it guides), in one forward; with ``with_entropy`` also the entropy
+        [B, L] of that distribution. Differentiable."""
+        B = len(tokens)
+        cond_all, mask_all = self._with_null(cond, cond_mask, sampler)
+        logits = self(tokens.repeat(len(cond_all) // B, 1), cond_all, mask_all)
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        lp = sampler.log_probs(logits[:B], logits[B:] if sampler.uses_cfg else None,
+                               sampler.guided(positions))
+        token_lp = lp.gather(-1, tokens[..., None])[..., 0]
+        if not with_entropy:
+            return token_lp
+        entropy = -(lp.exp() * lp.masked_fill(torch.isinf(lp), 0)).sum(-1)
+        return token_lp, entropy

@@ -1,0 +1,3 @@
+from .token_sampler import TokenSampler
+
+__all__ = ['TokenSampler']

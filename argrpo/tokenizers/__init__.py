@@ -1,0 +1,3 @@
+from .vq_model import LlamaGenVQ
+
+__all__ = ['LlamaGenVQ']
