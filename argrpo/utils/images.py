@@ -1,0 +1,31 @@
+"""Image conversions shared by sampling, logging and evaluation."""
+import os
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision.utils import make_grid
+
+
+def to_unit(images: Tensor) -> Tensor:
+    """[-1, 1] -> [0, 1], clamped."""
+    return ((images.float() + 1) / 2).clamp(0, 1)
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """[B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] (rounded as the ADM evaluator expects)."""
+    return (to_unit(images) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def image_grid(images: Tensor, nrow: Optional[int] = None) -> np.ndarray:
+    """[B, 3, H, W] in [-1, 1] -> one uint8 [H', W', 3] grid."""
+    nrow = nrow or max(1, int(len(images) ** 0.5))
+    grid = make_grid(to_unit(images), nrow=nrow, padding=2, pad_value=1.0)
+    return to_uint8(grid[None] * 2 - 1)[0]
+
+
+def save_png(array: np.ndarray, path: str) -> None:
+    from PIL import Image
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    Image.fromarray(array).save(path)

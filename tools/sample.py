@@ -1,0 +1,99 @@
+"""Sample images from a config's generator: a PNG grid plus every image on its own.
+
+    python tools/sample.py CONFIG --classes 1 7 207 [--num-per-prompt 4]
+    python tools/sample.py CONFIG --prompts prompts.txt --gpt-ckpt G.pt --vq-ckpt V.pt
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, DictAction
+from tqdm import tqdm
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from argrpo.registry import GENERATORS, SAMPLERS, TOKENIZERS  # noqa: E402
+from argrpo.utils import image_grid, read_prompts, save_png, to_uint8  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Sample images with an AR generator')
+    parser.add_argument('config')
+    parser.add_argument('--gpt-ckpt', help='overrides model.generator.checkpoint')
+    parser.add_argument('--vq-ckpt', help='overrides model.tokenizer.checkpoint')
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument('--classes', type=int, nargs='+', help='class ids (class-conditional)')
+    what.add_argument('--prompts', help='text file, one caption per line (text-conditional)')
+    parser.add_argument('--num-per-prompt', type=int, default=1)
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--cfg-scale', type=float)
+    parser.add_argument('--temperature', type=float)
+    parser.add_argument('--top-k', type=int)
+    parser.add_argument('--top-p', type=float)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--out-dir', default='outputs/samples')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    model_cfg = cfg.model
+    if args.gpt_ckpt:
+        model_cfg.generator.checkpoint = args.gpt_ckpt
+    if args.vq_ckpt:
+        model_cfg.tokenizer.checkpoint = args.vq_ckpt
+    for key in ('cfg_scale', 'temperature', 'top_k', 'top_p'):
+        if getattr(args, key) is not None:
+            model_cfg.sampler[key] = getattr(args, key)
+    if args.num_per_prompt < 1 or args.batch_size < 1:
+        raise ValueError('--num-per-prompt and --batch-size must be >= 1')
+
+    device = torch.device(args.device)
+    sampler = SAMPLERS.build(model_cfg.sampler)
+    generator = GENERATORS.build(model_cfg.generator).to(device).eval()
+    tokenizer = TOKENIZERS.build(model_cfg.tokenizer).to(device).eval()
+    if args.classes is not None:
+        labels = [str(c) for c in args.classes]
+        conds = torch.tensor(args.classes).repeat_interleave(args.num_per_prompt)
+        encode = None
+    else:
+        if 'text_encoder' not in model_cfg:
+            raise ValueError(f'{args.config} has no model.text_encoder: --prompts needs one')
+        prompts = read_prompts(args.prompts)
+        labels = [f'p{i}' for i in range(len(prompts))]
+        conds = [p for p in prompts for _ in range(args.num_per_prompt)]
+        encode = TOKENIZERS.build(model_cfg.text_encoder).to(device).eval()
+    names = [lab for lab in labels for _ in range(args.num_per_prompt)]
+
+    rng = torch.Generator(device).manual_seed(args.seed)
+    images = []
+    os.makedirs(osp.join(args.out_dir, 'images'), exist_ok=True)
+    with torch.no_grad():
+        for start in tqdm(range(0, len(conds), args.batch_size), desc='sampling', unit='batch'):
+            batch = conds[start:start + args.batch_size]
+            if encode is None:
+                cond, mask = batch.to(device), None
+            else:
+                cond, mask = encode(list(batch))
+            tokens = generator.sample(cond, sampler, cond_mask=mask, generator=rng).tokens
+            decoded = tokenizer.decode(tokens).cpu()
+            for i, img in enumerate(to_uint8(decoded)):
+                save_png(img, osp.join(args.out_dir, 'images',
+                                       f'{start + i:05d}_{names[start + i]}.png'))
+            images.append(decoded)
+    grid_path = osp.join(args.out_dir, 'grid.png')
+    save_png(image_grid(torch.cat(images), nrow=args.num_per_prompt if args.num_per_prompt > 1 else None),
+             grid_path)
+    print(f'wrote {len(conds)} images to {osp.join(args.out_dir, "images")} and {grid_path}')
+    return grid_path
+
+
+if __name__ == '__main__':
+    main()
