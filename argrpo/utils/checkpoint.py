@@ -10,8 +10,8 @@ from typing import Dict, Iterable, Optional
 import torch
 from torch import nn
 
-# Keys under which LlamaGen / DeepSpeed / MMEngine files nest the state dict.
-WRAPPER_KEYS = ('model', 'module', 'state_dict')
+# Keys under which LlamaGen / DeepSpeed / MMEngine / pyiqa files nest the state dict.
+WRAPPER_KEYS = ('model', 'module', 'state_dict', 'params')
 
 
 def require_file(path: Optional[str], what: str, how_to_get: str = '') -> str:
@@ -27,7 +27,7 @@ def require_file(path: Optional[str], what: str, how_to_get: str = '') -> str:
 def load_state_dict_file(path: str, what: str = 'checkpoint',
                          how_to_get: str = '') -> Dict[str, torch.Tensor]:
     """Load a state dict from ``.safetensors`` or a torch file, unwrapping ``{'model': ...}``,
-    ``{'module': ...}`` or ``{'state_dict': ...}``."""
+    ``{'module': ...}``, ``{'state_dict': ...}`` or pyiqa's ``{'params': ...}``."""
     path = require_file(path, what, how_to_get)
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file

@@ -1,0 +1,3 @@
+from .grpo import GRPO
+
+__all__ = ['GRPO']

@@ -1,0 +1,3 @@
+from .prompts import ClassPromptDataset, PromptFileDataset, imagenet_class_names
+
+__all__ = ['ClassPromptDataset', 'PromptFileDataset', 'imagenet_class_names']

@@ -1,0 +1,56 @@
+"""Prompt datasets for GRPO: what each rollout group is conditioned on.
+
+Each item is ``dict(cond=..., prompt=str)``: ``cond`` feeds the generator (a class id, or the
+caption that the text encoder turns into features), ``prompt`` feeds the text-aware rewards.
+"""
+from typing import List, Optional, Sequence, Union
+
+from torch.utils.data import Dataset
+
+from argrpo.registry import DATASETS
+from argrpo.utils import read_prompts
+
+
+def imagenet_class_names() -> List[str]:
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES  # shipped with open_clip
+    return list(IMAGENET_CLASSNAMES)
+
+
+@DATASETS.register_module()
+class ClassPromptDataset(Dataset):
+    """Class ids (all ``num_classes``, or the listed ``classes``) with a prompt made from the
+    class name: ``template.format(name)``. ``class_names='imagenet'`` uses the 1000 ImageNet
+    names; a list gives your own."""
+
+    def __init__(self, num_classes: int = 1000, classes: Optional[Sequence[int]] = None,
+                 class_names: Union[str, Sequence[str]] = 'imagenet',
+                 template: str = 'a photo of a {}.', repeat: int = 1):
+        names = imagenet_class_names() if class_names == 'imagenet' else list(class_names)
+        if len(names) != num_classes:
+            raise ValueError(f'{len(names)} class names for {num_classes} classes')
+        self.classes = list(range(num_classes)) if classes is None else list(classes)
+        bad = [c for c in self.classes if not 0 <= c < num_classes]
+        if bad:
+            raise ValueError(f'class ids out of [0, {num_classes}): {bad[:5]}')
+        self.names, self.template, self.repeat = names, template, repeat
+
+    def __len__(self) -> int:
+        return len(self.classes) * self.repeat
+
+    def __getitem__(self, index: int) -> dict:
+        cls = self.classes[index % len(self.classes)]
+        return dict(cond=cls, prompt=self.template.format(self.names[cls]))
+
+
+@DATASETS.register_module()
+class PromptFileDataset(Dataset):
+    """Captions from a text file, one per line (e.g. COCO captions, DrawBench)."""
+
+    def __init__(self, path: str):
+        self.prompts = read_prompts(path)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(cond=self.prompts[index], prompt=self.prompts[index])

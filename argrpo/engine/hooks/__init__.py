@@ -1,0 +1,4 @@
+from .reference_sync_hook import ReferenceSyncHook
+from .sample_grid_hook import SampleGridHook
+
+__all__ = ['ReferenceSyncHook', 'SampleGridHook']

@@ -1,0 +1,26 @@
+"""Rollout samples to the visualizer (TensorBoard) every N iterations: how users catch reward
+hacking (grid artefacts, collapse) before the numbers show it."""
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from argrpo.registry import HOOKS
+from argrpo.utils import image_grid
+
+
+@HOOKS.register_module()
+class SampleGridHook(Hook):
+
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 50):
+        if interval < 1:
+            raise ValueError('interval must be >= 1')
+        self.interval = interval
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if (runner.iter + 1) % self.interval:
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if model.last_images is not None:
+            runner.visualizer.add_image('rollout_samples', image_grid(model.last_images),
+                                        step=runner.iter + 1)

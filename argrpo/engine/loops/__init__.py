@@ -1,0 +1,3 @@
+from .grpo_train_loop import GRPOTrainLoop
+
+__all__ = ['GRPOTrainLoop']
