@@ -1,6 +1,7 @@
 """GRPO end to end on CPU: it learns, it resumes exactly, it refuses non-finite values, its
 checkpoints are atomic, and 2 processes agree with 1."""
 import importlib.util
+import itertools
 import os
 import os.path as osp
 import subprocess
@@ -17,6 +18,7 @@ from argrpo.registry import MODELS, REWARDS, TOKENIZERS
 from argrpo.rewards import BaseReward
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RUN_IDS = itertools.count()
 CONFIG = osp.join(ROOT, 'configs', 'grpo_tiny', 'grpo_tiny_c2i_gradient.py')
 
 
@@ -35,8 +37,9 @@ def vq_file(tmp_path_factory):
 
 
 def run_train(work_dir, vq_file, *options, resume=None):
+    # a unique experiment name: each runner gets its own logger and message hub
     argv = [CONFIG, '--work-dir', str(work_dir), '--cfg-options', f'model.tokenizer.checkpoint={vq_file}',
-            *options]
+            f'experiment_name=run{next(RUN_IDS)}', *options]
     if resume:
         argv += ['--resume', resume]
     return train_tool().main(argv)
