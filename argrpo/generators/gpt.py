@@ -243,11 +243,6 @@ class LlamaGenGPT(ARImageGenerator):
             return torch.full_like(cond, self.num_classes)
         return self.cls_embedding.uncond_embedding.to(cond.dtype).expand_as(cond)
 
-    def drop_condition(self, cond: Tensor, drop: Tensor) -> Tensor:
-        """Replace the conditions where ``drop`` [B] is True by the null condition (CFG training)."""
-        shape = (-1,) + (1,) * (cond.dim() - 1)
-        return torch.where(drop.view(shape), self.null_condition(cond), cond)
-
     # ---- forward passes ---------------------------------------------------------------------
     def _mask(self, cond_mask: Optional[Tensor], q_len: int, k_len: int, pos: int) -> Optional[Tensor]:
         """Attention mask hiding padded caption tokens (each still sees itself), as LlamaGen."""
