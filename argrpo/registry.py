@@ -1,12 +1,14 @@
 """Every registry of argrpo in one place.
 
-MODELS, DATASETS, HOOKS, LOOPS and METRICS are children of MMEngine's root registries, so that a
+MODELS, DATASETS, DATA_SAMPLERS, HOOKS, LOOPS and METRICS are children of MMEngine's root registries, so that a
 Runner with ``default_scope='argrpo'`` finds our components. TOKENIZERS, GENERATORS, SAMPLERS,
-REWARDS and ALGORITHMS are argrpo's own kinds. Each registry names the package it imports on
+REWARDS, ALGORITHMS and FEATURE_EXTRACTORS (the backbones of evaluation metrics) are argrpo's own
+kinds. Each registry names the package it imports on
 first use (``locations``), so a config needs no ``custom_imports``.
 """
 from typing import Any, Optional
 
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
@@ -49,6 +51,7 @@ def _own(name: str, package: str) -> Registry:
 
 MODELS = _child('model', MMENGINE_MODELS, 'models', build_model)
 DATASETS = _child('dataset', MMENGINE_DATASETS, 'datasets')
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, 'datasets')
 HOOKS = _child('hook', MMENGINE_HOOKS, 'engine')
 LOOPS = _child('loop', MMENGINE_LOOPS, 'engine')
 METRICS = _child('metric', MMENGINE_METRICS, 'evaluation')
@@ -58,3 +61,4 @@ GENERATORS = _own('generator', 'generators')
 SAMPLERS = _own('token sampler', 'samplers')
 REWARDS = _own('reward', 'rewards')
 ALGORITHMS = _own('algorithm', 'algorithms')
+FEATURE_EXTRACTORS = _own('feature extractor', 'evaluation')

@@ -1,6 +1,5 @@
 """GRPO end to end on CPU: it learns, it resumes exactly, it refuses non-finite values, its
 checkpoints are atomic, and 2 processes agree with 1."""
-import importlib.util
 import itertools
 import os
 import os.path as osp
@@ -9,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from argrpo_testing import TINY_VQ, randomize
+from argrpo_testing import TINY_VQ, load_tool, randomize
 from mmengine.optim import OptimWrapper
 
 from argrpo.engine.checkpointing import AtomicLocalBackend
@@ -20,13 +19,6 @@ from argrpo.rewards import BaseReward
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RUN_IDS = itertools.count()
 CONFIG = osp.join(ROOT, 'configs', 'grpo_tiny', 'grpo_tiny_c2i_gradient.py')
-
-
-def train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool', osp.join(ROOT, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -42,7 +34,7 @@ def run_train(work_dir, vq_file, *options, resume=None):
             f'experiment_name=run{next(RUN_IDS)}', *options]
     if resume:
         argv += ['--resume', resume]
-    return train_tool().main(argv)
+    return load_tool('train').main(argv)
 
 
 def history(runner, key):

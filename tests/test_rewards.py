@@ -36,7 +36,8 @@ def test_clip_score_is_scaled_cosine(clip_file):
     quantised = REWARDS.build(dict(type='CLIPScore', arch=ARCH, checkpoint=path,
                                    levels=((0, 0.3, 0.6), (-1, 0.5, 1.0, 1.5))))
     cos = (img * txt).sum(-1)
-    expected = torch.tensor([[-1, 0.5, 1.0, 1.5][int((c >= 0) + (c >= 0.3) + (c >= 0.6))] for c in cos])
+    expected = torch.tensor([[-1, 0.5, 1.0, 1.5][int((c >= 0) + (c >= 0.3) + (c >= 0.6))] for c in cos],
+                            dtype=torch.float32)
     torch.testing.assert_close(quantised(images, prompts), expected)
     assert not any(p.requires_grad for p in reward.parameters())
 

@@ -13,7 +13,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from argrpo.engine import allow_mmengine_checkpoints  # noqa: E402
+from argrpo.engine import allow_mmengine_checkpoints, init_cpu_distributed  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -44,17 +44,6 @@ def build_config(args) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
-
-
-def init_cpu_distributed(launcher: str) -> None:
-    """MMEngine's launchers call torch.cuda.set_device; without a GPU start gloo ourselves."""
-    if launcher == 'none' or torch.cuda.is_available() or torch.distributed.is_initialized():
-        return
-    if launcher == 'slurm':
-        os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
-        os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
-        os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
-    torch.distributed.init_process_group('gloo')
 
 
 def main(argv=None) -> Runner:

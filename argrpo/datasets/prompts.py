@@ -1,7 +1,9 @@
 """Prompt datasets for GRPO: what each rollout group is conditioned on.
 
-Each item is ``dict(cond=..., prompt=str)``: ``cond`` feeds the generator (a class id, or the
-caption that the text encoder turns into features), ``prompt`` feeds the text-aware rewards.
+Each item is ``dict(cond=..., prompt=str, index=int)``: ``cond`` feeds the generator (a class id,
+or the caption that the text encoder turns into features), ``prompt`` feeds the text-aware
+rewards, ``index`` seeds the item's sample in evaluation. ``repeat`` gives each condition several
+items (50 images per ImageNet class, 4 per GenEval prompt).
 """
 from typing import List, Optional, Sequence, Union
 
@@ -39,18 +41,19 @@ class ClassPromptDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         cls = self.classes[index % len(self.classes)]
-        return dict(cond=cls, prompt=self.template.format(self.names[cls]))
+        return dict(cond=cls, prompt=self.template.format(self.names[cls]), index=index)
 
 
 @DATASETS.register_module()
 class PromptFileDataset(Dataset):
     """Captions from a text file, one per line (e.g. COCO captions, DrawBench)."""
 
-    def __init__(self, path: str):
-        self.prompts = read_prompts(path)
+    def __init__(self, path: str, repeat: int = 1):
+        self.prompts, self.repeat = read_prompts(path), repeat
 
     def __len__(self) -> int:
-        return len(self.prompts)
+        return len(self.prompts) * self.repeat
 
     def __getitem__(self, index: int) -> dict:
-        return dict(cond=self.prompts[index], prompt=self.prompts[index])
+        prompt = self.prompts[index % len(self.prompts)]
+        return dict(cond=prompt, prompt=prompt, index=index)

@@ -1,5 +1,7 @@
-from .hooks import ReferenceSyncHook, SampleGridHook
-from .loops import GRPOTrainLoop
 from .checkpointing import AtomicLocalBackend, allow_mmengine_checkpoints
+from .hooks import EvalProgressHook, ReferenceSyncHook, SampleGridHook
+from .launch import init_cpu_distributed
+from .loops import GRPOTrainLoop
 
-__all__ = ['ReferenceSyncHook', 'SampleGridHook', 'GRPOTrainLoop', 'AtomicLocalBackend', 'allow_mmengine_checkpoints']
+__all__ = ['AtomicLocalBackend', 'allow_mmengine_checkpoints', 'EvalProgressHook', 'ReferenceSyncHook',
+           'SampleGridHook', 'init_cpu_distributed', 'GRPOTrainLoop']

@@ -52,8 +52,11 @@ class ARImageGenerator(BaseModule):
 
     @torch.no_grad()
     def sample(self, cond: Tensor, sampler: TokenSampler, cond_mask: Optional[Tensor] = None,
-               generator: Optional[torch.Generator] = None, num_tokens: Optional[int] = None) -> Rollout:
-        """Draw ``num_tokens`` (default ``block_size``) image tokens per condition."""
+               generator: Optional[torch.Generator] = None, num_tokens: Optional[int] = None,
+               uniforms: Optional[Tensor] = None) -> Rollout:
+        """Draw ``num_tokens`` (default ``block_size``) image tokens per condition, with random
+        numbers from ``generator``, or from ``uniforms`` [B, num_tokens] (one row per sample makes
+        each sample independent of the batch it is drawn in)."""
         B, L, T = len(cond), num_tokens or self.block_size, self.cls_token_num
         cond_all, mask_all = self._with_null(cond, cond_mask, sampler)
         caches = self.new_caches(len(cond_all), T + L - 1, self.tok_embeddings.weight.dtype)
@@ -67,7 +70,7 @@ class ARImageGenerator(BaseModule):
                     logits = self.decode_step(fed, T + t - 1, mask_all, caches)
                 lp = sampler.log_probs(logits[:B], logits[B:] if sampler.uses_cfg else None,
                                        sampler.guided(t))
-                tokens[:, t] = sampler.draw(lp, generator)
+                tokens[:, t] = sampler.draw(lp, generator, None if uniforms is None else uniforms[:, t])
                 log_probs[:, t] = lp.gather(1, tokens[:, t, None])[:, 0]
         return Rollout(tokens, log_probs)
 

@@ -45,12 +45,15 @@ class ARGRPOModel(BaseModel):
             under bf16 / CFG numerics.
         on_nonfinite: 'skip' the iteration (reported with iteration and component) or 'raise'.
         keep_images: how many decoded samples of the last rollout to keep for logging hooks.
+        eval_sampler: the decoding strategy of evaluation (``val_step`` / ``test_step``);
+            default: ``sampler``.
+        eval_seed: evaluation sample ``i`` draws its randomness from seed ``eval_seed + i``.
     """
 
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, reward: dict, algorithm: dict,
                  text_encoder: Optional[dict] = None, rollout_chunk: Optional[int] = None,
                  old_log_probs: str = 'rollout', on_nonfinite: str = 'skip', keep_images: int = 16,
-                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+                 eval_sampler: Optional[dict] = None, eval_seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if on_nonfinite not in ('skip', 'raise') or old_log_probs not in ('rollout', 'recompute'):
             raise ValueError("on_nonfinite is 'skip' or 'raise'; old_log_probs 'rollout' or 'recompute'")
@@ -61,6 +64,8 @@ class ARGRPOModel(BaseModel):
         self.text_encoder = _frozen(TOKENIZERS.build(text_encoder)) if text_encoder else None
         self.reward = _frozen(REWARDS.build(reward))
         self.sampler = SAMPLERS.build(sampler)
+        self.eval_sampler = SAMPLERS.build(eval_sampler) if eval_sampler else self.sampler
+        self.eval_seed = eval_seed
         self.rollout_chunk, self.old_log_probs = rollout_chunk, old_log_probs
         self.on_nonfinite, self.keep_images = on_nonfinite, keep_images
         self.last_images: Optional[Tensor] = None
@@ -90,10 +95,16 @@ class ARGRPOModel(BaseModel):
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
     @torch.no_grad()
-    def rollout(self, cond: Tensor, cond_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        outs = [self.policy.sample(cond[s], self.sampler, None if cond_mask is None else cond_mask[s])
+    def rollout(self, cond: Tensor, cond_mask: Optional[Tensor], sampler=None,
+                uniforms: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        outs = [self.policy.sample(cond[s], sampler or self.sampler, None if cond_mask is None else cond_mask[s],
+                                   uniforms=None if uniforms is None else uniforms[s])
                 for s in self._chunks(len(cond), self.rollout_chunk)]
         return torch.cat([o.tokens for o in outs]), torch.cat([o.log_probs for o in outs])
+
+    @torch.no_grad()
+    def decode(self, tokens: Tensor) -> Tensor:
+        return torch.cat([self.tokenizer.decode(tokens[s]) for s in self._chunks(len(tokens), self.rollout_chunk)])
 
     @torch.no_grad()
     def score_tokens(self, model, tokens: Tensor, cond: Tensor, cond_mask: Optional[Tensor]) -> Tensor:
@@ -139,9 +150,7 @@ class ARGRPOModel(BaseModel):
         tokens, old_lp = self.rollout(cond, cond_mask)
         log['time_rollout'], clock = torch.tensor(time.perf_counter() - clock), time.perf_counter()
 
-        with torch.no_grad():
-            images = torch.cat([self.tokenizer.decode(tokens[s])
-                                for s in self._chunks(len(tokens), self.rollout_chunk)])
+        images = self.decode(tokens)
         log['time_decode'], clock = torch.tensor(time.perf_counter() - clock), time.perf_counter()
         components = self.reward.components(images, prompts)
         rewards = self.reward.combine(components)
@@ -187,7 +196,20 @@ class ARGRPOModel(BaseModel):
     def _gather(value: Tensor) -> Tensor:
         return torch.cat(all_gather(value.contiguous())) if get_world_size() > 1 else value
 
-    def val_step(self, data):
-        raise NotImplementedError('evaluation runs in the evaluation loop, not through val_step')
+    @torch.no_grad()
+    def val_step(self, data: dict) -> List[dict]:
+        """One image per evaluation item (``cond``, ``prompt``, ``index``) with ``eval_sampler``;
+        item ``i`` draws from its own seed, so the samples do not depend on batch size or on how
+        the evaluation set is sharded over ranks."""
+        cond, cond_mask = self.encode_conditions(data['cond'])
+        length = self.policy.block_size
+        uniforms = torch.stack([torch.rand(length, dtype=torch.float64,
+                                           generator=torch.Generator().manual_seed(self.eval_seed + int(i)))
+                                for i in data['index']]).to(self.device)
+        self.policy.eval()
+        tokens, _ = self.rollout(cond, cond_mask, self.eval_sampler, uniforms)
+        images = self.decode(tokens)
+        return [dict(image=image, prompt=prompt, index=int(index))
+                for image, prompt, index in zip(images, data['prompt'], data['index'])]
 
     test_step = val_step

@@ -11,6 +11,16 @@ from argrpo.utils import load_weights
 from .base import BaseReward, prepare_images
 
 
+def load_open_clip(arch: str, checkpoint: Optional[str], user: str, how_to_get: str) -> torch.nn.Module:
+    """An open_clip model built offline (``pretrained=None``) with weights from a local file."""
+    import open_clip
+    model = open_clip.create_model(arch, pretrained=None)
+    if checkpoint is None:
+        raise FileNotFoundError(f'{user} needs checkpoint=: a local file with {arch} weights. {how_to_get}')
+    load_weights(model, checkpoint, f'{user} ({arch}) checkpoint', how_to_get)
+    return model
+
+
 @REWARDS.register_module()
 class CLIPScore(BaseReward):
     """``scale * cos(image, text)`` with any open_clip architecture.
@@ -33,11 +43,7 @@ class CLIPScore(BaseReward):
                  name: Optional[str] = None):
         super().__init__(name or 'clip_score')
         import open_clip
-        self.model = open_clip.create_model(arch, pretrained=None)
-        if checkpoint is None:
-            raise FileNotFoundError(f'{type(self).__name__} needs checkpoint=: a local file with '
-                                    f'{arch} weights. {self.how_to_get}')
-        load_weights(self.model, checkpoint, f'{type(self).__name__} ({arch}) checkpoint', self.how_to_get)
+        self.model = load_open_clip(arch, checkpoint, type(self).__name__, self.how_to_get)
         self.tokenizer = open_clip.get_tokenizer(arch)
         cfg = self.model.visual.preprocess_cfg
         size = self.model.visual.image_size

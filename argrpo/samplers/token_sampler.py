@@ -87,12 +87,17 @@ class TokenSampler:
             logits = logits.masked_fill(drop.scatter(-1, order, drop), float('-inf'))
         return logits.log_softmax(-1)
 
-    def draw(self, log_probs: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+    def draw(self, log_probs: Tensor, generator: Optional[torch.Generator] = None,
+             uniforms: Optional[Tensor] = None) -> Tensor:
         """Tokens [N] from log-probs [N, V] by inverting the CDF at one uniform draw per row
-        (seeded by ``generator``); an order of magnitude cheaper than ``torch.multinomial``."""
+        (``uniforms`` [N] if given, else drawn with ``generator``); an order of magnitude cheaper
+        than ``torch.multinomial``."""
         if self.greedy:
             return log_probs.argmax(-1)
         cdf = log_probs.exp().cumsum(-1)
-        u = torch.rand(len(cdf), 1, generator=generator, device=cdf.device, dtype=cdf.dtype)
+        if uniforms is None:
+            u = torch.rand(len(cdf), 1, generator=generator, device=cdf.device, dtype=cdf.dtype)
+        else:
+            u = uniforms.to(cdf)[:, None]
         tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)[:, 0]
         return tokens.clamp_(max=cdf.shape[-1] - 1)

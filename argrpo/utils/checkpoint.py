@@ -4,6 +4,7 @@ Files load with ``weights_only=True`` (or safetensors): a checkpoint that pickle
 refused, never run. Weights must fit the module exactly: a wrong file is an error naming the
 first keys or shapes that differ, not a silent partial load.
 """
+import hashlib
 import os
 from typing import Dict, Iterable, Optional
 
@@ -61,7 +62,9 @@ def load_weights(module: nn.Module, path: str, what: str, how_to_get: str = '',
         state = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
     state = {k: v for k, v in state.items() if k not in set(ignore_keys)}
     own = module.state_dict()
-    missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+    # BatchNorm fills in a missing step counter itself (files from before it existed)
+    missing = {k for k in own.keys() - state.keys() if not k.endswith('num_batches_tracked')}
+    unexpected = state.keys() - own.keys()
     wrong_shape = [f'{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
                    for k in sorted(own.keys() & state.keys()) if own[k].shape != state[k].shape]
     problems = []
@@ -75,3 +78,12 @@ def load_weights(module: nn.Module, path: str, what: str, how_to_get: str = '',
         raise RuntimeError(f'{what}: {path} does not fit the configured model: '
                            + ' | '.join(problems))
     module.load_state_dict(state, strict=True)
+
+
+def file_digest(path: str, length: int = 16) -> str:
+    """The first ``length`` hex digits of the file's SHA-256: which weights produced something."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 22), b''):
+            digest.update(block)
+    return digest.hexdigest()[:length]

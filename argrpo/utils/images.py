@@ -13,6 +13,11 @@ def to_unit(images: Tensor) -> Tensor:
     return ((images.float() + 1) / 2).clamp(0, 1)
 
 
+def quantize(images: Tensor) -> Tensor:
+    """[-1, 1] -> the same images after a round trip through uint8 (what a saved sample holds)."""
+    return ((images.float() + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+
+
 def to_uint8(images: Tensor) -> np.ndarray:
     """[B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3] (rounded as the ADM evaluator expects)."""
     return (to_unit(images) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

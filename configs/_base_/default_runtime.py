@@ -15,7 +15,7 @@ default_hooks = dict(
                     save_last=True, backend_args=dict(backend='atomic_local')),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
-custom_hooks = [dict(type='SampleGridHook', interval=50)]
+custom_hooks = [dict(type='SampleGridHook', interval=50), dict(type='EvalProgressHook')]
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 model_wrapper_cfg = dict(type='GRPODistributedDataParallel')

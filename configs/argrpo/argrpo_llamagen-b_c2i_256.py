@@ -2,7 +2,7 @@
 # CFG 2.0 in rollouts, clip 0.2, one update per rollout, token-level loss, 400 steps, lr 1e-5.
 _base_ = ['../_base_/models/llamagen_c2i_b_256.py', '../_base_/datasets/imagenet_class_prompts.py',
           '../_base_/schedules/grpo_400it.py', '../_base_/rewards/argrpo_rewards.py',
-          '../_base_/default_runtime.py']
+          '../_base_/evaluation/imagenet_c2i.py', '../_base_/default_runtime.py']
 model = dict(
     type='ARGRPOModel',
     sampler=dict(cfg_scale=2.0),

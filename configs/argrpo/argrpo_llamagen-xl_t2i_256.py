@@ -2,7 +2,7 @@
 # 8 captions x 8 samples over 4 GPUs x 16 images.
 _base_ = ['../_base_/models/llamagen_t2i_xl_256.py', '../_base_/datasets/coco_captions.py',
           '../_base_/schedules/grpo_600it.py', '../_base_/rewards/argrpo_rewards.py',
-          '../_base_/default_runtime.py']
+          '../_base_/evaluation/prompt_rewards.py', '../_base_/default_runtime.py']
 model = dict(
     type='ARGRPOModel',
     sampler=dict(cfg_scale=4.0),

@@ -18,6 +18,16 @@ train_dataloader = dict(
                  template='{}'))
 optim_wrapper = dict(type='OptimWrapper', clip_grad=dict(max_norm=1.0),
                      optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.0))
-train_cfg = dict(type='GRPOTrainLoop', max_iters=40)
+train_cfg = dict(type='GRPOTrainLoop', max_iters=40, val_interval=20)
 default_hooks = dict(checkpoint=dict(interval=10))
-custom_hooks = [dict(type='SampleGridHook', interval=10)]
+custom_hooks = [dict(type='SampleGridHook', interval=10), dict(type='EvalProgressHook')]
+
+# evaluation (every val_interval iterations, and tools/test.py): 4 samples per class
+val_dataloader = dict(
+    batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='ClassPromptDataset', num_classes=4, class_names=['a', 'b', 'c', 'd'],
+                 template='{}', repeat=4))
+val_evaluator = [dict(type='RewardMetric', reward=dict(type='GradientReward'))]
+val_cfg = dict(type='ValLoop')
+test_dataloader, test_evaluator, test_cfg = val_dataloader, val_evaluator, dict(type='TestLoop')

@@ -3,4 +3,5 @@ optim_wrapper = dict(type='OptimWrapper', clip_grad=dict(max_norm=1.0),
                      optimizer=dict(type='AdamW', lr=1e-5, betas=(0.9, 0.999), weight_decay=0.0))
 param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
                         begin=0, end=400)]
-train_cfg = dict(type='GRPOTrainLoop', max_iters=400)
+# evaluation (val_* of the config) at the end of the run; lower val_interval for more often
+train_cfg = dict(type='GRPOTrainLoop', max_iters=400, val_interval=400)
