@@ -122,6 +122,8 @@ def test_reference_is_a_frozen_copy_of_the_policy():
     model.train()
     assert model.policy.training and not model.reference.training and not model.tokenizer.training
     assert tiny_model(algorithm=dict(type='GRPO', group_size=2, beta=0.0)).reference is None
+    # checkpoints hold what training changes; the frozen parts come from their own files
+    assert {key.split('.')[0] for key in model.state_dict()} == {'policy', 'reference'}
 
 
 @pytest.mark.slow

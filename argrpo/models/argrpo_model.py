@@ -24,6 +24,17 @@ class NonFiniteError(RuntimeError):
     pass
 
 
+# Frozen parts read from their own files: left out of checkpoints (a run's checkpoint holds the
+# policy and its reference, not gigabytes of reward models).
+FILE_WEIGHTS = ('tokenizer', 'text_encoder', 'reward')
+
+
+def _without_file_weights(module, state_dict, prefix, local_metadata):
+    for key in [k for k in state_dict if k[len(prefix):].split('.')[0] in FILE_WEIGHTS]:
+        del state_dict[key]
+    return state_dict
+
+
 def _frozen(module: torch.nn.Module) -> torch.nn.Module:
     module.requires_grad_(False)
     return module.eval()
@@ -70,6 +81,17 @@ class ARGRPOModel(BaseModel):
         self.on_nonfinite, self.keep_images = on_nonfinite, keep_images
         self.last_images: Optional[Tensor] = None
         self.last_prompts: List[str] = []
+        self._register_state_dict_hook(_without_file_weights)
+        self._register_load_state_dict_pre_hook(self._keep_file_weights)
+
+    def _keep_file_weights(self, state_dict, prefix, *args) -> None:
+        """Loading a checkpoint keeps the tokenizer / text encoder / reward weights read from
+        their own files (checkpoints do not hold them)."""
+        for name in FILE_WEIGHTS:
+            module = getattr(self, name)
+            if module is not None:
+                for key, value in module.state_dict(keep_vars=True).items():
+                    state_dict.setdefault(f'{prefix}{name}.{key}', value)
 
     def train(self, mode: bool = True) -> 'ARGRPOModel':
         super().train(mode)
