@@ -16,13 +16,3 @@ def randomize(module: torch.nn.Module, std: float = 0.3, seed: int = 0) -> torch
             p.copy_(torch.randn(p.shape, generator=gen) * std)
     return module
 
-
-def load_tool(name: str):
-    """tools/<name>.py as a module (the tools are scripts, not a package)."""
-    import importlib.util
-    import os.path as osp
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(f'{name}_tool', osp.join(root, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

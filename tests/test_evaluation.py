@@ -9,10 +9,11 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from argrpo_testing import TINY_VQ, load_tool, randomize
+from argrpo_testing import TINY_VQ, randomize
 from mmengine.config import Config
 from PIL import Image
 
+from argrpo.engine.launch import load_tool
 from argrpo.evaluation import DistributionMetrics, RewardMetric, inception_score, load_reference
 from argrpo.evaluation import reference as reference_module
 from argrpo.registry import FEATURE_EXTRACTORS, GENERATORS, MODELS, TOKENIZERS

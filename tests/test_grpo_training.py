@@ -8,9 +8,10 @@ import sys
 
 import pytest
 import torch
-from argrpo_testing import TINY_VQ, load_tool, randomize
+from argrpo_testing import TINY_VQ, randomize
 from mmengine.optim import OptimWrapper
 
+from argrpo.engine.launch import load_tool
 from argrpo.engine.checkpointing import AtomicLocalBackend
 from argrpo.models import NonFiniteError
 from argrpo.registry import MODELS, REWARDS, TOKENIZERS

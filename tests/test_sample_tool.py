@@ -7,6 +7,7 @@ import torch
 from argrpo_testing import TINY_GPT, TINY_VQ, randomize
 from PIL import Image
 
+from argrpo.engine.launch import load_tool
 from argrpo.registry import GENERATORS, TOKENIZERS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from argrpo.registry import DATASETS
 from argrpo.utils import read_prompts
+from .shapes_world import class_names as shapes_class_names
 
 
 def imagenet_class_names() -> List[str]:
@@ -18,16 +19,25 @@ def imagenet_class_names() -> List[str]:
     return list(IMAGENET_CLASSNAMES)
 
 
+def resolve_class_names(class_names: Union[str, Sequence[str]]) -> list:
+    """'imagenet', 'shapes' (the demo world) or an explicit list."""
+    if class_names == 'imagenet':
+        return imagenet_class_names()
+    if class_names == 'shapes':
+        return shapes_class_names()
+    return list(class_names)
+
+
 @DATASETS.register_module()
 class ClassPromptDataset(Dataset):
     """Class ids (all ``num_classes``, or the listed ``classes``) with a prompt made from the
     class name: ``template.format(name)``. ``class_names='imagenet'`` uses the 1000 ImageNet
-    names; a list gives your own."""
+    names, ``'shapes'`` the demo world's 12; a list gives your own."""
 
     def __init__(self, num_classes: int = 1000, classes: Optional[Sequence[int]] = None,
                  class_names: Union[str, Sequence[str]] = 'imagenet',
                  template: str = 'a photo of a {}.', repeat: int = 1):
-        names = imagenet_class_names() if class_names == 'imagenet' else list(class_names)
+        names = resolve_class_names(class_names)
         if len(names) != num_classes:
             raise ValueError(f'{len(names)} class names for {num_classes} classes')
         self.classes = list(range(num_classes)) if classes is None else list(classes)

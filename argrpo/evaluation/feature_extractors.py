@@ -13,9 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from argrpo.registry import FEATURE_EXTRACTORS
-from argrpo.rewards.base import prepare_images
-from argrpo.rewards.clip_score import load_open_clip
-from argrpo.utils import file_digest, load_weights, quantize, require_file
+from argrpo.utils import file_digest, load_open_clip, load_weights, prepare_images, quantize, require_file
 
 
 class FeatureExtractor(nn.Module):
@@ -66,6 +64,14 @@ class FIDInception(FeatureExtractor):
         return dict(pool=pool, logits=pool @ net.fc.weight.T, spatial=spatial)
 
 
+def timm_input(net: nn.Module, image_size: Optional[int] = None, mean: Optional[Sequence[float]] = None,
+               std: Optional[Sequence[float]] = None):
+    """Input size, mean and std of a timm model: the given ones, else its ``pretrained_cfg``'s
+    (shared by the classifiers' training and their use, so that both see the same inputs)."""
+    cfg = net.pretrained_cfg
+    return image_size or cfg['input_size'][-1], mean or cfg['mean'], std or cfg['std']
+
+
 @FEATURE_EXTRACTORS.register_module()
 class TimmFeatures(FeatureExtractor):
     """Any timm model (e.g. a DINOv2 ViT, or the demo's held-out classifier): ``pool`` is the
@@ -87,9 +93,7 @@ class TimmFeatures(FeatureExtractor):
         self.net = timm.create_model(model_name, pretrained=False, **(model_options or {}))
         load_weights(self.net, self.checkpoint, f'timm {model_name} weights', how_to_get)
         self.net.eval().requires_grad_(False)
-        cfg = self.net.pretrained_cfg
-        self.image_size = image_size or cfg['input_size'][-1]
-        self.mean, self.std = mean or cfg['mean'], std or cfg['std']
+        self.image_size, self.mean, self.std = timm_input(self.net, image_size, mean, std)
         self.outputs = ('pool', 'logits') if getattr(self.net, 'num_classes', 0) else ('pool',)
 
     def forward(self, images: Tensor) -> Dict[str, Tensor]:

@@ -1,4 +1,4 @@
-"""The interface every reward follows, and the image preparation they share.
+"""The interface every reward follows.
 
 A reward scores decoded images (``[N, 3, H, W]`` in [-1, 1], any resolution) against their
 prompts (``N`` strings) and returns ``[N]``. It is frozen: no gradient, eval mode, its own
@@ -7,7 +7,6 @@ preprocessing. ``components`` names what it computed, so that a composite can lo
 from typing import Dict, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -36,21 +35,3 @@ class BaseReward(nn.Module):
 
     def forward(self, images: Tensor, prompts: Sequence[str]) -> Tensor:
         return self.combine(self.components(images, prompts))
-
-
-def prepare_images(images: Tensor, size: int, mean: Sequence[float], std: Sequence[float],
-                   center_crop: bool = True) -> Tensor:
-    """[-1, 1] -> [0, 1], shorter side resized (bicubic) to ``size``, centre-cropped to a square,
-    normalised by ``mean`` / ``std`` (the CLIP recipe)."""
-    x = ((images.float() + 1) / 2).clamp(0, 1)
-    h, w = x.shape[-2:]
-    scale = size / min(h, w)
-    if (h, w) != (size, size):
-        x = F.interpolate(x, size=(max(size, round(h * scale)), max(size, round(w * scale))),
-                          mode='bicubic', align_corners=False, antialias=scale < 1).clamp(0, 1)
-    if center_crop:
-        top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
-        x = x[..., top:top + size, left:left + size]
-    mean_t = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
-    return (x - mean_t) / std_t

@@ -7,18 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from argrpo.registry import REWARDS
-from argrpo.utils import load_weights
-from .base import BaseReward, prepare_images
-
-
-def load_open_clip(arch: str, checkpoint: Optional[str], user: str, how_to_get: str) -> torch.nn.Module:
-    """An open_clip model built offline (``pretrained=None``) with weights from a local file."""
-    import open_clip
-    model = open_clip.create_model(arch, pretrained=None)
-    if checkpoint is None:
-        raise FileNotFoundError(f'{user} needs checkpoint=: a local file with {arch} weights. {how_to_get}')
-    load_weights(model, checkpoint, f'{user} ({arch}) checkpoint', how_to_get)
-    return model
+from argrpo.utils import load_open_clip, prepare_images
+from .base import BaseReward
 
 
 @REWARDS.register_module()

@@ -1,9 +1,10 @@
 """Image conversions shared by sampling, logging and evaluation."""
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchvision.utils import make_grid
 
@@ -34,3 +35,21 @@ def save_png(array: np.ndarray, path: str) -> None:
     from PIL import Image
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     Image.fromarray(array).save(path)
+
+
+def prepare_images(images: Tensor, size: int, mean: Sequence[float], std: Sequence[float],
+                   center_crop: bool = True) -> Tensor:
+    """[-1, 1] -> [0, 1], shorter side resized (bicubic) to ``size``, centre-cropped to a square,
+    normalised by ``mean`` / ``std`` (the CLIP recipe)."""
+    x = ((images.float() + 1) / 2).clamp(0, 1)
+    h, w = x.shape[-2:]
+    scale = size / min(h, w)
+    if (h, w) != (size, size):
+        x = F.interpolate(x, size=(max(size, round(h * scale)), max(size, round(w * scale))),
+                          mode='bicubic', align_corners=False, antialias=scale < 1).clamp(0, 1)
+    if center_crop:
+        top, left = (x.shape[-2] - size) // 2, (x.shape[-1] - size) // 2
+        x = x[..., top:top + size, left:left + size]
+    mean_t = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return (x - mean_t) / std_t

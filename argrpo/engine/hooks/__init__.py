@@ -1,5 +1,6 @@
 from .eval_progress_hook import EvalProgressHook
+from .export_weights_hook import ExportWeightsHook
 from .reference_sync_hook import ReferenceSyncHook
 from .sample_grid_hook import SampleGridHook
 
-__all__ = ['EvalProgressHook', 'ReferenceSyncHook', 'SampleGridHook']
+__all__ = ['EvalProgressHook', 'ExportWeightsHook', 'ReferenceSyncHook', 'SampleGridHook']

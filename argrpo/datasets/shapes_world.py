@@ -1,0 +1,97 @@
+"""The synthetic world of the demo: small RGB images of coloured shapes, drawn on the fly from
+a seed, with class ids (class-to-image) and captions (text-to-image).
+
+Class-to-image: one shape; class = (colour, shape), 12 classes, named e.g. 'red circle'; size,
+position and background vary. Text-to-image: two shapes, one above the other, captioned with
+their attributes and relation ('a small red circle above a large blue square').
+"""
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from argrpo.registry import DATASETS
+
+SHAPES = ('circle', 'square', 'triangle')
+COLORS = {'red': (220, 50, 47), 'green': (60, 170, 60), 'blue': (38, 100, 230), 'yellow': (235, 200, 40)}
+SIZES = {'small': 0.16, 'large': 0.26}  # half-extent, as a fraction of the image side
+
+
+def class_names() -> List[str]:
+    return [f'{color} {shape}' for color in COLORS for shape in SHAPES]
+
+
+def draw(canvas: np.ndarray, shape: str, color: Tuple[int, int, int], cx: float, cy: float, r: float) -> None:
+    """Paint one shape (centre and half-extent in pixels) onto an HWC uint8 canvas."""
+    h, w = canvas.shape[:2]
+    y, x = np.mgrid[0:h, 0:w] + 0.5
+    if shape == 'circle':
+        inside = (x - cx) ** 2 + (y - cy) ** 2 <= r ** 2
+    elif shape == 'square':
+        inside = (np.abs(x - cx) <= 0.85 * r) & (np.abs(y - cy) <= 0.85 * r)
+    else:  # an upward triangle
+        top, bottom = cy - r, cy + 0.8 * r
+        inside = (y >= top) & (y <= bottom) & (np.abs(x - cx) <= (y - top) * 0.62)
+    canvas[inside] = color
+
+
+def render(objects: List[Dict], size: int, background: int) -> np.ndarray:
+    canvas = np.full((size, size, 3), background, dtype=np.uint8)
+    for obj in objects:
+        draw(canvas, obj['shape'], COLORS[obj['color']], obj['cx'] * size, obj['cy'] * size,
+             SIZES[obj['size']] * size)
+    return canvas
+
+
+def sample_scene(rng: np.random.Generator, mode: str) -> Tuple[List[Dict], int, str]:
+    """Objects, class id and caption of one random scene."""
+    def obj(cx_range, cy_range):
+        return dict(shape=str(rng.choice(SHAPES)), color=str(rng.choice(list(COLORS))),
+                    size=str(rng.choice(list(SIZES))), cx=rng.uniform(*cx_range), cy=rng.uniform(*cy_range))
+
+    if mode == 'class':
+        o = obj((0.35, 0.65), (0.35, 0.65))
+        label = list(COLORS).index(o['color']) * len(SHAPES) + SHAPES.index(o['shape'])
+        return [o], label, f"a {o['size']} {o['color']} {o['shape']}"
+    upper, lower = obj((0.3, 0.7), (0.22, 0.3)), obj((0.3, 0.7), (0.7, 0.78))
+    if rng.random() < 0.5:
+        caption = (f"a {upper['size']} {upper['color']} {upper['shape']} above "
+                   f"a {lower['size']} {lower['color']} {lower['shape']}")
+    else:
+        caption = (f"a {lower['size']} {lower['color']} {lower['shape']} below "
+                   f"a {upper['size']} {upper['color']} {upper['shape']}")
+    return [upper, lower], -1, caption
+
+
+@DATASETS.register_module()
+class ShapesDataset(Dataset):
+    """``length`` scenes of the world; scene ``i`` is drawn from seed ``(seed, i)``, so datasets
+    with different seeds are disjoint draws (training vs held-out data).
+
+    Items: ``image`` [3, size, size] in [-1, 1], ``label`` (class id, c2i), ``prompt`` (caption),
+    ``index``."""
+
+    def __init__(self, length: int = 10000, mode: str = 'class', size: int = 32, seed: int = 0):
+        if mode not in ('class', 'caption'):
+            raise ValueError(f"mode is 'class' or 'caption', got {mode!r}")
+        self.length, self.mode, self.size, self.seed = length, mode, size, seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def scene(self, index: int) -> Tuple[np.ndarray, int, str]:
+        rng = np.random.default_rng((self.seed, index))
+        objects, label, caption = sample_scene(rng, self.mode)
+        image = render(objects, self.size, int(rng.integers(20, 70)))
+        noise = rng.normal(0, 6, image.shape)
+        return np.clip(image + noise, 0, 255).astype(np.uint8), label, caption
+
+    def __getitem__(self, index: int) -> dict:
+        image, label, caption = self.scene(index)
+        tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1
+        return dict(image=tensor, label=label, prompt=caption, index=index)
+
+    def images(self, count: int) -> np.ndarray:
+        """The first ``count`` images, uint8 NHWC (a reference batch for FID)."""
+        return np.stack([self.scene(i)[0] for i in range(count)])

@@ -1,0 +1,40 @@
+"""After training, one part of the model saved in the file format its loader reads, so that the
+next stage loads it through the real loading code: LlamaGen's ``{'model': state_dict}`` for VQ
+tokenizers and GPTs, a plain state dict for timm and open_clip models."""
+import operator
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from argrpo.registry import HOOKS
+
+
+@HOOKS.register_module()
+class ExportWeightsHook(Hook):
+    """Args:
+        module: attribute path of the part in the model (e.g. 'tokenizer', 'generator', 'net').
+        path: output file, relative to the work dir.
+        wrap_key: the key the state dict is stored under ('model' as LlamaGen), None for none.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, module: str, path: str, wrap_key: Optional[str] = 'model'):
+        self.module, self.path, self.wrap_key = module, path, wrap_key
+
+    def after_train(self, runner) -> None:
+        if not is_main_process():
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        state = {k: v.detach().cpu() for k, v in operator.attrgetter(self.module)(model).state_dict().items()}
+        path = osp.join(runner.work_dir, self.path)
+        tmp = path + '.tmp'
+        torch.save({self.wrap_key: state} if self.wrap_key else state, tmp)
+        os.replace(tmp, path)
+        print_log(f'{self.module} weights exported to {path}', logger='current')

@@ -1,0 +1,31 @@
+"""Contrastive training of an open_clip model on (image, caption) pairs: the demo's CLIP, so that
+its CLIP reward runs through the real open_clip path."""
+from typing import Dict, Optional, Sequence
+
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from argrpo.registry import MODELS
+from argrpo.utils import create_open_clip, prepare_images
+
+
+@MODELS.register_module()
+class CLIPTrainer(BaseModel):
+    """open_clip's own model classes and ``ClipLoss`` (symmetric InfoNCE, learned temperature)."""
+
+    def __init__(self, arch: str = 'ShapesCLIP-Tiny', data_preprocessor: Optional[dict] = None):
+        super().__init__(data_preprocessor=data_preprocessor)
+        import open_clip
+        self.model = create_open_clip(arch)
+        self.tokenizer = open_clip.get_tokenizer(arch)
+        self.loss = open_clip.loss.ClipLoss()
+        size = self.model.visual.image_size
+        self.image_size = size if isinstance(size, int) else size[0]
+        self.mean, self.std = self.model.visual.preprocess_cfg['mean'], self.model.visual.preprocess_cfg['std']
+
+    def forward(self, image: Tensor, prompt: Sequence[str], mode: str = 'loss', **unused) -> Dict[str, Tensor]:
+        pixels = prepare_images(image, self.image_size, self.mean, self.std)
+        image_features = F.normalize(self.model.encode_image(pixels), dim=-1)
+        text_features = F.normalize(self.model.encode_text(self.tokenizer(list(prompt)).to(image.device)), dim=-1)
+        return dict(loss_clip=self.loss(image_features, text_features, self.model.logit_scale.exp()))
