@@ -107,3 +107,47 @@ def test_diversity_is_the_mean_pairwise_cosine_distance(tmp_path):
                dict(prompt='b', feature=np.array([1.0, 1])), dict(prompt='b', feature=np.array([2.0, 2])),
                dict(prompt='c', feature=np.array([5.0, 1]))]  # a single sample: no pair
     assert metric.compute_metrics(results)['diversity'] == pytest.approx((1.0 + 0.0) / 2)
+
+
+def test_scene_attributes_parse_captions_and_score_each_attribute(tmp_path):
+    from argrpo.rewards.scene_attributes import HEADS, caption_attributes
+    assert caption_attributes('a small red circle above a large blue square') == [0, 0, 2, 1]
+    assert caption_attributes('a large blue square below a small red circle') == [0, 0, 2, 1]
+    with pytest.raises(ValueError, match='two-object caption'):
+        caption_attributes('a purple circle above a red square')
+    import timm
+    torch.manual_seed(0)
+    torch.save(timm.create_model('test_resnet', pretrained=False, num_classes=14).state_dict(), tmp_path / 'a.pth')
+    kwargs = dict(type='SceneAttributeReward', model_name='test_resnet', model_options=dict(num_classes=14),
+                  image_size=32, checkpoint=str(tmp_path / 'a.pth'))
+    prob, correct = REWARDS.build(kwargs), REWARDS.build(dict(kwargs, output='correct', name='g'))
+    world = ShapesDataset(6, mode='caption')
+    images = torch.stack([world[i]['image'] for i in range(6)])
+    prompts = [world[i]['prompt'] for i in range(6)]
+    groups = prob.net(images)['logits'].split(HEADS, -1)
+    target = torch.stack([world[i]['attributes'] for i in range(6)])  # the world's own truth
+    assert target.tolist() == [caption_attributes(p) for p in prompts]
+    expected = torch.stack([g.softmax(-1)[torch.arange(6), target[:, i]] for i, g in enumerate(groups)], -1)
+    torch.testing.assert_close(prob(images, prompts), expected.mean(-1))
+    right = torch.stack([g.argmax(-1) == target[:, i] for i, g in enumerate(groups)], -1).float()
+    parts = correct.components(images, prompts)
+    torch.testing.assert_close(parts['g_top_shape'], right[:, 1])
+    torch.testing.assert_close(parts['g_all'], right.min(-1).values)
+    torch.testing.assert_close(correct.combine(parts), right.mean(-1))
+
+
+def test_clip_text_encoder_gives_left_padded_token_features(tmp_path):
+    from argrpo.utils import create_open_clip
+    torch.manual_seed(0)
+    clip = create_open_clip('ShapesCLIP-Tiny')
+    torch.save(clip.state_dict(), tmp_path / 'clip.pth')
+    encoder = TOKENIZERS.build(dict(type='CLIPTextEncoder', arch='ShapesCLIP-Tiny', checkpoint=str(tmp_path / 'clip.pth')))
+    features, mask = encoder(['a red circle', 'a small red circle above a large blue square'])
+    assert features.shape == (2, 16, 64) and mask[0].tolist() == [0] * 11 + [1] * 5  # sot a red circle eot
+    assert features[0, :11].abs().sum() == 0
+    # the last real token's feature, projected, is CLIP's own text embedding
+    pooled = features[:, -1] @ clip.text_projection
+    import open_clip
+    with torch.no_grad():
+        expected = clip.encode_text(open_clip.get_tokenizer('ShapesCLIP-Tiny')(['a red circle', 'a small red circle above a large blue square']))
+    torch.testing.assert_close(pooled, expected, atol=1e-5, rtol=1e-4)

@@ -1,18 +1,23 @@
 """AR-GRPO end to end on the synthetic shapes world: a small, real instance of the whole pipeline
 that trains and improves on a laptop CPU in minutes.
 
-    python tools/demo.py [--work-dir work_dirs/demo] [--seed 0] [--quick]
+    python tools/demo.py [--task c2i|t2i] [--work-dir work_dirs/demo] [--seed 0] [--quick]
 
 Stages, each a config of configs/demo run with tools/train.py's code (a stage whose exported
 weights exist is reused, so a second run with another --seed only repeats GRPO):
-  vq          a LlamaGen VQ tokenizer of the world                      -> vq/vq.pt
-  classifier  the reward classifier (timm)                               -> classifier/classifier.pth
-  heldout     the held-out judge (another architecture, seed and data)   -> heldout/heldout.pth
-  clip        a small CLIP (open_clip, contrastive)                      -> clip/clip.pth
-  gpt         the supervised GPT (next-token cross-entropy)              -> gpt/gpt.pt
-  grpo        AR-GRPO on the GPT, reward = classifier + CLIP             -> grpo_seed<S>/
+  vq          a LlamaGen VQ tokenizer of the world                    -> vq/vq.pt
+  clip        a small CLIP (open_clip, contrastive)                   -> clip/clip.pth
+  class-to-image (--task c2i, 12 classes: colour x shape):
+  classifier  the reward classifier (timm)                            -> classifier/classifier.pth
+  heldout     the held-out judge (another architecture, seed, data)   -> heldout/heldout.pth
+  gpt         the supervised GPT (next-token cross-entropy)           -> gpt/gpt.pt
+  text-to-image (--task t2i, 'a small red circle above a large blue square'):
+  attributes          the reward's attribute classifier (4 heads)     -> attributes/attributes.pth
+  heldout_attributes  the held-out attribute judge                    -> heldout_attributes/...
+  gpt_t2i             the supervised text-conditional GPT             -> gpt_t2i/gpt.pt
+  grpo        AR-GRPO on the GPT                                      -> grpo_<task>_seed<S>/
 Then tools/test.py's code evaluates the GPT before and after GRPO on the same seeds and writes a
-before/after table (results_seed<S>.md / .json) and sample grids (eval_*/samples_grid.png).
+before/after table (results_<task>_seed<S>.md / .json) and sample grids (eval_*/samples_grid.png).
 ``--quick`` shortens every stage (the test suite's version; same direction, more noise).
 """
 import argparse
@@ -30,21 +35,36 @@ from argrpo.datasets import ShapesDataset  # noqa: E402
 from argrpo.engine.launch import load_tool  # noqa: E402
 
 CONFIGS = osp.join(ROOT, 'configs', 'demo')
-# name, config, exported file, iterations in --quick mode
-STAGES = [('vq', 'shapes_vq.py', 'vq.pt', 300),
-          ('classifier', 'shapes_classifier.py', 'classifier.pth', 200),
-          ('heldout', 'shapes_heldout_classifier.py', 'heldout.pth', 300),
-          ('clip', 'shapes_clip.py', 'clip.pth', 300),
-          ('gpt', 'shapes_gpt.py', 'gpt.pt', 300)]
-GRPO_CONFIG = osp.join(CONFIGS, 'shapes_grpo.py')
-ROWS = [('reward/total_mean', 'reward (classifier + CLIP)'), ('reward/classifier_mean', 'reward classifier probability'),
-        ('reward/clip_mean', 'CLIP cosine'), ('heldout/accuracy_mean', 'held-out classifier accuracy'),
-        ('diversity', 'diversity (held-out features)'), ('FID', 'FID vs real (held-out features)')]
+# stage name, config, exported file, iterations in --quick mode
+SHARED = [('vq', 'shapes_vq.py', 'vq.pt', 300), ('clip', 'shapes_clip.py', 'clip.pth', 300)]
+TASKS = dict(
+    c2i=dict(stages=SHARED + [('classifier', 'shapes_classifier.py', 'classifier.pth', 200),
+                              ('heldout', 'shapes_heldout_classifier.py', 'heldout.pth', 300),
+                              ('gpt', 'shapes_gpt.py', 'gpt.pt', 300)],
+             grpo='shapes_grpo.py', sft='gpt/gpt.pt', mode='class', reference='real.npz',
+             rows=[('reward/total_mean', 'reward (classifier + CLIP)'),
+                   ('reward/classifier_mean', 'reward classifier probability'),
+                   ('reward/clip_mean', 'CLIP cosine'),
+                   ('heldout/accuracy_mean', 'held-out classifier accuracy')]),
+    t2i=dict(stages=SHARED + [('attributes', 'shapes_attributes.py', 'attributes.pth', 300),
+                              ('heldout_attributes', 'shapes_heldout_attributes.py', 'heldout_attributes.pth', 400),
+                              ('gpt_t2i', 'shapes_gpt_t2i.py', 'gpt.pt', 400)],
+             grpo='shapes_grpo_t2i.py', sft='gpt_t2i/gpt.pt', mode='caption', reference='real_t2i.npz',
+             rows=[('reward/total_mean', 'reward (attributes + CLIP)'),
+                   ('reward/attributes_mean', 'reward attribute probability'),
+                   ('reward/clip_mean', 'CLIP cosine')]
+             + [(f'heldout/geneval_{a}_mean', f'held-out judge: {a.replace("_", " ")} right')
+                for a in ('top_color', 'top_shape', 'bottom_color', 'bottom_shape')]
+             + [('heldout/geneval_all_mean', 'held-out judge: whole caption right')]),
+)
+COMMON_ROWS = [('diversity', 'diversity (held-out features)'), ('FID', 'FID vs real (held-out features)')]
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='The synthetic AR-GRPO demo, end to end')
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'))
+    parser.add_argument('--task', choices=sorted(TASKS), default='c2i',
+                        help='class-to-image (default) or the text-to-image variant')
     parser.add_argument('--seed', type=int, default=0, help='seed of the GRPO stage')
     parser.add_argument('--quick', action='store_true', help='shortened stages (tests)')
     parser.add_argument('--grpo-iters', type=int, help='GRPO iterations (default: the config)')
@@ -64,19 +84,19 @@ def train_stage(name: str, config: str, work_dir: str, options: List[str]) -> No
     print(f'[demo] stage {name}: done in {time.perf_counter() - started:.0f} s', flush=True)
 
 
-def evaluate(checkpoint: str, work_dir: str, options: List[str]) -> Dict[str, float]:
+def evaluate(config: str, checkpoint: str, work_dir: str, options: List[str]) -> Dict[str, float]:
     if osp.isfile(osp.join(work_dir, 'metrics.json')):
         with open(osp.join(work_dir, 'metrics.json')) as f:
             return json.load(f)
-    metrics = load_tool('test').main([GRPO_CONFIG, checkpoint, '--work-dir', work_dir,
-                              '--cfg-options', run_id('eval'), *options])
+    metrics = load_tool('test').main([config, checkpoint, '--work-dir', work_dir,
+                                      '--cfg-options', run_id('eval'), *options])
     gc.collect()
     return metrics
 
 
-def table(before: Dict[str, float], after: Dict[str, float]) -> str:
+def table(rows, before: Dict[str, float], after: Dict[str, float]) -> str:
     lines = ['| metric | before GRPO | after GRPO |', '|---|---|---|']
-    lines += [f'| {label} | {before[key]:.4f} | {after[key]:.4f} |' for key, label in ROWS]
+    lines += [f'| {label} | {before[key]:.4f} | {after[key]:.4f} |' for key, label in rows]
     return '\n'.join(lines) + '\n'
 
 
@@ -87,39 +107,43 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     os.makedirs(work_dir, exist_ok=True)
     started = time.perf_counter()
 
-    reference = osp.join(work_dir, 'real.npz')
-    if not osp.isfile(reference):  # real images of the world for FID (seed unseen in training)
+    task = TASKS[args.task]
+    reference = osp.join(work_dir, task['reference'])
+    if not osp.isfile(reference):  # real images of the world for FID (a seed unseen in training)
         import numpy as np
-        np.savez(reference, arr_0=ShapesDataset(mode='class', seed=11).images(300 if args.quick else 1000))
-    for name, config, exported, quick_iters in STAGES:
+        world = ShapesDataset(mode=task['mode'], seed=11)
+        np.savez(reference, arr_0=world.images(300 if args.quick else 1000))
+    for name, config, exported, quick_iters in task['stages']:
         if osp.isfile(osp.join(work_dir, name, exported)):
             print(f'[demo] stage {name}: reusing {osp.join(name, exported)}', flush=True)
             continue
         options = [f'train_cfg.max_iters={quick_iters}'] if args.quick else []
         train_stage(name, osp.join(CONFIGS, config), osp.join(work_dir, name), options)
 
-    grpo_dir = osp.join(work_dir, f'grpo_seed{args.seed}')
+    tag = f'{args.task}_seed{args.seed}'
+    grpo_config, grpo_dir = osp.join(CONFIGS, task['grpo']), osp.join(work_dir, f'grpo_{tag}')
     iters = args.grpo_iters or (40 if args.quick else None)
     grpo_options = [f'randomness.seed={args.seed}']
     if iters:
         grpo_options += [f'train_cfg.max_iters={iters}', f'default_hooks.checkpoint.interval={iters}']
     last = osp.join(grpo_dir, 'last_checkpoint')
     if not osp.isfile(last):
-        train_stage('grpo', GRPO_CONFIG, grpo_dir, grpo_options)
+        train_stage('grpo', grpo_config, grpo_dir, grpo_options)
     with open(last) as f:
         grpo_checkpoint = f.read().strip()
 
-    eval_options = ['test_dataloader.dataset.repeat=8'] if args.quick else []
-    before = evaluate(osp.join(work_dir, 'gpt', 'gpt.pt'), osp.join(work_dir, 'eval_before'), eval_options)
-    after = evaluate(grpo_checkpoint, osp.join(work_dir, f'eval_after_seed{args.seed}'), eval_options)
-    result = table(before, after)
-    with open(osp.join(work_dir, f'results_seed{args.seed}.md'), 'w') as f:
+    eval_options = ['test_dataloader.dataset.repeat=8'] if args.quick and args.task == 'c2i' else []
+    before_dir, after_dir = osp.join(work_dir, f'eval_{args.task}_before'), osp.join(work_dir, f'eval_{tag}')
+    before = evaluate(grpo_config, osp.join(work_dir, task['sft']), before_dir, eval_options)
+    after = evaluate(grpo_config, grpo_checkpoint, after_dir, eval_options)
+    result = table(task['rows'] + COMMON_ROWS, before, after)
+    with open(osp.join(work_dir, f'results_{tag}.md'), 'w') as f:
         f.write(result)
-    with open(osp.join(work_dir, f'results_seed{args.seed}.json'), 'w') as f:
+    with open(osp.join(work_dir, f'results_{tag}.json'), 'w') as f:
         json.dump(dict(before=before, after=after), f, indent=2)
-    print(f'\n[demo] GRPO seed {args.seed}, {time.perf_counter() - started:.0f} s in all\n{result}'
-          f'[demo] sample grids: {osp.join(work_dir, "eval_before", "samples_grid.png")} (before), '
-          f'{osp.join(work_dir, f"eval_after_seed{args.seed}", "samples_grid.png")} (after)', flush=True)
+    print(f'\n[demo] {args.task}, GRPO seed {args.seed}, {time.perf_counter() - started:.0f} s in all\n{result}'
+          f'[demo] sample grids: {osp.join(before_dir, "samples_grid.png")} (before), '
+          f'{osp.join(after_dir, "samples_grid.png")} (after)', flush=True)
     return dict(before=before, after=after)
 
 

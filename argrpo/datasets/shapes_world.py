@@ -15,7 +15,7 @@ from argrpo.registry import DATASETS
 
 SHAPES = ('circle', 'square', 'triangle')
 COLORS = {'red': (220, 50, 47), 'green': (60, 170, 60), 'blue': (38, 100, 230), 'yellow': (235, 200, 40)}
-SIZES = {'small': 0.16, 'large': 0.26}  # half-extent, as a fraction of the image side
+SIZES = {'small': 0.2, 'large': 0.3}  # half-extent, as a fraction of the image side
 
 
 def class_names() -> List[str]:
@@ -44,8 +44,15 @@ def render(objects: List[Dict], size: int, background: int) -> np.ndarray:
     return canvas
 
 
+def attributes(objects: List[Dict]) -> List[int]:
+    """(colour, shape) indices of the top and the bottom object, -1 where there is none: the
+    targets of attribute judges (the same length for every scene, so that modes can be mixed)."""
+    values = [i for o in objects for i in (list(COLORS).index(o['color']), SHAPES.index(o['shape']))]
+    return values + [-1] * (4 - len(values))
+
+
 def sample_scene(rng: np.random.Generator, mode: str) -> Tuple[List[Dict], int, str]:
-    """Objects, class id and caption of one random scene."""
+    """Objects (top to bottom), class id and caption of one random scene."""
     def obj(cx_range, cy_range):
         return dict(shape=str(rng.choice(SHAPES)), color=str(rng.choice(list(COLORS))),
                     size=str(rng.choice(list(SIZES))), cx=rng.uniform(*cx_range), cy=rng.uniform(*cy_range))
@@ -67,30 +74,39 @@ def sample_scene(rng: np.random.Generator, mode: str) -> Tuple[List[Dict], int, 
 @DATASETS.register_module()
 class ShapesDataset(Dataset):
     """``length`` scenes of the world; scene ``i`` is drawn from seed ``(seed, i)``, so datasets
-    with different seeds are disjoint draws (training vs held-out data).
+    with different seeds are disjoint draws (training vs held-out data). ``mode``: 'class'
+    (one shape), 'caption' (two shapes) or 'mixed' (alternating: one tokenizer or CLIP for both).
 
     Items: ``image`` [3, size, size] in [-1, 1], ``label`` (class id, c2i), ``prompt`` (caption),
-    ``index``."""
+    ``attributes`` (colour and shape index of each object, top to bottom), ``index``, and
+    ``cond`` (the label in 'class' mode, else the caption: the dataset doubles as GRPO's prompt
+    source).
+    ``repeat``: consecutive items share a scene (several samples per prompt in evaluation)."""
 
-    def __init__(self, length: int = 10000, mode: str = 'class', size: int = 32, seed: int = 0):
-        if mode not in ('class', 'caption'):
-            raise ValueError(f"mode is 'class' or 'caption', got {mode!r}")
-        self.length, self.mode, self.size, self.seed = length, mode, size, seed
+    def __init__(self, length: int = 10000, mode: str = 'class', size: int = 32, seed: int = 0, repeat: int = 1):
+        if mode not in ('class', 'caption', 'mixed'):
+            raise ValueError(f"mode is 'class', 'caption' or 'mixed', got {mode!r}")
+        self.length, self.mode, self.size, self.seed, self.repeat = length, mode, size, seed, repeat
 
     def __len__(self) -> int:
-        return self.length
+        return self.length * self.repeat
 
-    def scene(self, index: int) -> Tuple[np.ndarray, int, str]:
+    def scene_mode(self, index: int) -> str:
+        return ('class', 'caption')[index % 2] if self.mode == 'mixed' else self.mode
+
+    def scene(self, index: int) -> Tuple[np.ndarray, int, str, List[int]]:
         rng = np.random.default_rng((self.seed, index))
-        objects, label, caption = sample_scene(rng, self.mode)
+        objects, label, caption = sample_scene(rng, self.scene_mode(index))
         image = render(objects, self.size, int(rng.integers(20, 70)))
         noise = rng.normal(0, 6, image.shape)
-        return np.clip(image + noise, 0, 255).astype(np.uint8), label, caption
+        return np.clip(image + noise, 0, 255).astype(np.uint8), label, caption, attributes(objects)
 
     def __getitem__(self, index: int) -> dict:
-        image, label, caption = self.scene(index)
+        scene = index // self.repeat
+        image, label, caption, attrs = self.scene(scene)
         tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 127.5 - 1
-        return dict(image=tensor, label=label, prompt=caption, index=index)
+        return dict(image=tensor, label=label, prompt=caption, attributes=torch.tensor(attrs), index=index,
+                    cond=label if self.mode == 'class' else caption)
 
     def images(self, count: int) -> np.ndarray:
         """The first ``count`` images, uint8 NHWC (a reference batch for FID)."""

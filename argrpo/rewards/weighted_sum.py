@@ -41,4 +41,4 @@ class WeightedSum(BaseReward):
         return out
 
     def combine(self, components: Dict[str, Tensor]) -> Tensor:
-        return sum(self.weights[name] * components[name] for name in self.weights)
+        return sum(self.weights[reward.name] * reward.combine(components) for reward in self.rewards)

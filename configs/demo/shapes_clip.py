@@ -1,7 +1,10 @@
 # Demo stage 2c: a small CLIP (open_clip's own model classes, ShapesCLIP-Tiny in
 # argrpo/utils/model_configs) trained contrastively on (image, caption) pairs of the world.
-# Exported as a plain open_clip state dict -> clip/clip.pth.
+# Exported as a plain open_clip state dict -> clip/clip.pth. Both tasks use it (the class-to-image
+# reward, and the text encoder and reward of text-to-image).
 _base_ = ['./_base_/shapes_stage.py']
 model = dict(type='CLIPTrainer', arch='ShapesCLIP-Tiny')
+# single shapes and two-shape scenes: captions of both demo tasks
+train_dataloader = dict(dataset=dict(mode='mixed'))
 train_cfg = dict(max_iters=600)
 custom_hooks = [dict(type='ExportWeightsHook', module='model', path='clip.pth', wrap_key=None)]

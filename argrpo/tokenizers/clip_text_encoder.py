@@ -1,0 +1,32 @@
+"""Captions -> per-token features of an open_clip text tower, in LlamaGen's left-padded layout:
+the text encoder of the demo's text-to-image GPT (the same role as FLAN-T5 for LlamaGen)."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from argrpo.registry import TOKENIZERS
+from argrpo.utils import load_open_clip
+from .t5_encoder import left_pad
+
+
+@TOKENIZERS.register_module()
+class CLIPTextEncoder(nn.Module):
+    """``context_length`` token features of width ``text_cfg.width`` (after ``ln_final``, before
+    pooling), with the mask of real tokens; weights from a local open_clip file."""
+
+    def __init__(self, arch: str = 'ShapesCLIP-Tiny', checkpoint: Optional[str] = None):
+        super().__init__()
+        import open_clip
+        how_to_get = f'Save the open_clip weights of {arch} to a local file (the demo: its clip stage).'
+        self.model = load_open_clip(arch, checkpoint, 'CLIPTextEncoder', how_to_get)
+        self.model.visual = None  # only the text tower is used
+        self.model.eval().requires_grad_(False)
+        self.tokenizer = open_clip.get_tokenizer(arch)
+
+    @torch.no_grad()
+    def forward(self, captions: Sequence[str]) -> Tuple[Tensor, Tensor]:
+        m = self.model
+        tokens = self.tokenizer(list(captions)).to(m.token_embedding.weight.device)
+        x = m.transformer(m.token_embedding(tokens) + m.positional_embedding, attn_mask=m.attn_mask)
+        return left_pad(m.ln_final(x).float(), (tokens != 0).long())
