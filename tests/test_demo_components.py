@@ -141,13 +141,15 @@ def test_clip_text_encoder_gives_left_padded_token_features(tmp_path):
     torch.manual_seed(0)
     clip = create_open_clip('ShapesCLIP-Tiny')
     torch.save(clip.state_dict(), tmp_path / 'clip.pth')
-    encoder = TOKENIZERS.build(dict(type='CLIPTextEncoder', arch='ShapesCLIP-Tiny', checkpoint=str(tmp_path / 'clip.pth')))
-    features, mask = encoder(['a red circle', 'a small red circle above a large blue square'])
+    encoder = TOKENIZERS.build(dict(type='CLIPTextEncoder', arch='ShapesCLIP-Tiny',
+                                    checkpoint=str(tmp_path / 'clip.pth')))
+    captions = ['a red circle', 'a small red circle above a large blue square']
+    features, mask = encoder(captions)
     assert features.shape == (2, 16, 64) and mask[0].tolist() == [0] * 11 + [1] * 5  # sot a red circle eot
     assert features[0, :11].abs().sum() == 0
     # the last real token's feature, projected, is CLIP's own text embedding
     pooled = features[:, -1] @ clip.text_projection
     import open_clip
     with torch.no_grad():
-        expected = clip.encode_text(open_clip.get_tokenizer('ShapesCLIP-Tiny')(['a red circle', 'a small red circle above a large blue square']))
+        expected = clip.encode_text(open_clip.get_tokenizer('ShapesCLIP-Tiny')(captions))
     torch.testing.assert_close(pooled, expected, atol=1e-5, rtol=1e-4)

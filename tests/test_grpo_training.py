@@ -4,7 +4,6 @@ import itertools
 import os
 import os.path as osp
 import subprocess
-import sys
 
 import pytest
 import torch

@@ -8,7 +8,6 @@ so that reference statistics computed with another extractor are refused.
 from typing import Dict, Optional, Sequence
 from unittest import mock
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -64,7 +64,8 @@ class ARGRPOModel(BaseModel):
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, reward: dict, algorithm: dict,
                  text_encoder: Optional[dict] = None, rollout_chunk: Optional[int] = None,
                  old_log_probs: str = 'rollout', on_nonfinite: str = 'skip', keep_images: int = 16,
-                 eval_sampler: Optional[dict] = None, eval_seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+                 eval_sampler: Optional[dict] = None, eval_seed: int = 0,
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if on_nonfinite not in ('skip', 'raise') or old_log_probs not in ('rollout', 'recompute'):
             raise ValueError("on_nonfinite is 'skip' or 'raise'; old_log_probs 'rollout' or 'recompute'")

@@ -19,7 +19,7 @@ CAPTION = re.compile(r'an? (?:small|large) (\w+) (\w+) (above|below) an? (?:smal
 def caption_attributes(caption: str) -> List[int]:
     """Expected (colour, shape) indices of the top and bottom objects of a two-object caption."""
     match = CAPTION.match(caption.strip())
-    if not match or match[1] not in COLORS or match[2] not in SHAPES or match[4] not in COLORS or match[5] not in SHAPES:
+    if not match or {match[1], match[4]} - set(COLORS) or {match[2], match[5]} - set(SHAPES):
         raise ValueError(f'not a two-object caption of the shapes world: {caption!r}')
     first, second = (match[1], match[2]), (match[4], match[5])
     top, bottom = (first, second) if match[3] == 'above' else (second, first)

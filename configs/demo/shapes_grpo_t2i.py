@@ -1,23 +1,27 @@
-# Demo (text-to-image) stage 4: AR-GRPO on the text-conditional shapes GPT. Reward: the attribute
-# classifier's mean probability of the four attributes the caption names, plus the demo CLIP's
-# cosine. Evaluation: a GenEval-like check by the held-out attribute judge (per attribute, and
-# all four right), diversity and FID in the judge's features against real two-shape scenes.
+# Demo (text-to-image) stage 4: AR-GRPO on the text-conditional shapes GPT over a pool of 32
+# captions (as GenEval-style RL trains on a prompt set), 8 captions x 8 samples per iteration.
+# Reward: twice the attribute classifier's mean probability of the four attributes the caption
+# names, plus the demo CLIP's cosine. Evaluation on the pool's captions (tools/demo.py also
+# evaluates 32 captions never trained on): a GenEval-like check by the held-out attribute judge
+# (per attribute, and all four right), diversity and FID in its features against real scenes.
 _base_ = ['./_base_/shapes_grpo_common.py']
 reward = dict(type='WeightedSum', rewards=[
-    dict(type='SceneAttributeReward', name='attributes', model_name='test_resnet', image_size=64,
+    dict(type='SceneAttributeReward', name='attributes', model_name='test_resnet', image_size=64, weight=2.0,
          model_options=dict(num_classes=14),
          checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/attributes/attributes.pth'),
     dict(type='CLIPScore', name='clip', arch='ShapesCLIP-Tiny',
          checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/clip/clip.pth'),
 ])
 model = dict(generator={{_base_.gpt_t2i_sft}}, text_encoder={{_base_.text_encoder}}, reward=reward)
-train_dataloader = dict(dataset=dict(type='ShapesDataset', mode='caption', seed=3))
+train_dataloader = dict(batch_size=8, dataset=dict(type='ShapesDataset', mode='caption', seed=3, length=32))
+train_cfg = dict(max_iters=200)
+default_hooks = dict(checkpoint=dict(interval=200))
 
 heldout = dict(type='TimmFeatures', model_name='test_vit', image_size=32,
                model_options=dict(num_classes=14, img_size=32, patch_size=4),
                checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout_attributes/heldout_attributes.pth')
-test_dataloader = dict(dataset=dict(type='ShapesDataset', mode='caption', seed=99,
-                                    length=60, repeat=4))  # 60 captions x 4 samples
+test_dataloader = dict(dataset=dict(type='ShapesDataset', mode='caption', seed=3,
+                                    length=32, repeat=8))  # the 32 captions x 8 samples
 test_evaluator = [
     dict(type='RewardMetric', reward=reward),
     dict(type='RewardMetric', prefix='heldout', reward=dict(
