@@ -36,11 +36,11 @@ from argrpo.engine.launch import load_tool  # noqa: E402
 
 CONFIGS = osp.join(ROOT, 'configs', 'demo')
 # stage name, config, exported file, iterations in --quick mode
-SHARED = [('vq', 'shapes_vq.py', 'vq.pt', 300), ('clip', 'shapes_clip.py', 'clip.pth', 300)]
+SHARED = [('vq', 'shapes_vq.py', 'vq.pt', 400), ('clip', 'shapes_clip.py', 'clip.pth', 300)]
 TASKS = dict(
-    c2i=dict(stages=SHARED + [('classifier', 'shapes_classifier.py', 'classifier.pth', 200),
-                              ('heldout', 'shapes_heldout_classifier.py', 'heldout.pth', 300),
-                              ('gpt', 'shapes_gpt.py', 'gpt.pt', 300)],
+    c2i=dict(stages=SHARED + [('classifier', 'shapes_classifier.py', 'classifier.pth', 300),
+                              ('heldout', 'shapes_heldout_classifier.py', 'heldout.pth', 400),
+                              ('gpt', 'shapes_gpt.py', 'gpt.pt', 700)],
              grpo='shapes_grpo.py', sft='gpt/gpt.pt', mode='class', reference='real.npz',
              rows=[('reward/total_mean', 'reward (classifier + CLIP)'),
                    ('reward/classifier_mean', 'reward classifier probability'),
@@ -124,17 +124,17 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
 
     tag = f'{args.task}_seed{args.seed}'
     grpo_config, grpo_dir = osp.join(CONFIGS, task['grpo']), osp.join(work_dir, f'grpo_{tag}')
-    iters = args.grpo_iters or (40 if args.quick else None)
     grpo_options = [f'randomness.seed={args.seed}']
-    if iters:
-        grpo_options += [f'train_cfg.max_iters={iters}', f'default_hooks.checkpoint.interval={iters}']
+    if args.grpo_iters:
+        grpo_options += [f'train_cfg.max_iters={args.grpo_iters}',
+                         f'default_hooks.checkpoint.interval={args.grpo_iters}']
     last = osp.join(grpo_dir, 'last_checkpoint')
     if not osp.isfile(last):
         train_stage('grpo', grpo_config, grpo_dir, grpo_options)
     with open(last) as f:
         grpo_checkpoint = f.read().strip()
 
-    eval_options = ['test_dataloader.dataset.repeat=8'] if args.quick and args.task == 'c2i' else []
+    eval_options = ['test_dataloader.dataset.repeat=10'] if args.quick and args.task == 'c2i' else []
     before_dir, after_dir = osp.join(work_dir, f'eval_{args.task}_before'), osp.join(work_dir, f'eval_{tag}')
     before = evaluate(grpo_config, osp.join(work_dir, task['sft']), before_dir, eval_options)
     after = evaluate(grpo_config, grpo_checkpoint, after_dir, eval_options)

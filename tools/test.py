@@ -11,30 +11,27 @@ and with ``--out`` every sample as an ADM-compatible npz (uint8 NHWC ``arr_0``).
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from typing import Dict
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from argrpo.engine import allow_mmengine_checkpoints, init_cpu_distributed  # noqa: E402
+from argrpo.engine.launch import add_run_arguments, load_run_config  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Evaluate an AR image generator')
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='a GRPO run checkpoint, or generator weights')
-    parser.add_argument('--work-dir', help='where metrics, grids and logs go')
     parser.add_argument('--out', help='save all samples to this npz (relative to the work dir)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='key=value overrides')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_run_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -48,12 +45,7 @@ def is_run_checkpoint(path: str) -> bool:
 
 
 def build_config(args) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0], 'test')
+    cfg = load_run_config(args, 'test')
     for part in ('dataloader', 'evaluator', 'cfg'):
         if cfg.get(f'test_{part}') is None:
             if cfg.get(f'val_{part}') is None:
@@ -77,7 +69,6 @@ def markdown_table(metrics: Dict[str, float]) -> str:
 
 def main(argv=None) -> Dict[str, float]:
     args = parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     allow_mmengine_checkpoints()
     cfg = build_config(args)
     init_cpu_distributed(args.launcher)

@@ -25,3 +25,27 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def add_run_arguments(parser) -> None:
+    """The options every run tool takes: --work-dir, --cfg-options, --launcher, --local-rank."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='where logs, configs, checkpoints, metrics and TensorBoard go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='key=value overrides')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_run_config(args, default_subdir: str = ''):
+    """The config of ``args.config`` with the overrides, launcher and work dir of the command line
+    (default: work_dirs/<config name>[/<default_subdir>])."""
+    import os.path as osp
+    from mmengine.config import Config
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0], default_subdir)
+    return cfg
