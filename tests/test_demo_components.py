@@ -9,7 +9,7 @@ from mmengine.optim import OptimWrapper
 from argrpo.datasets import ShapesDataset
 from argrpo.datasets.shapes_world import COLORS, SHAPES, class_names, render
 from argrpo.engine import ExportWeightsHook
-from argrpo.evaluation import DiversityMetric
+from argrpo.evaluation import group_diversity
 from argrpo.registry import MODELS, REWARDS, TOKENIZERS
 
 
@@ -98,15 +98,12 @@ def test_classifier_reward_scores_the_prompted_class(tmp_path):
         prob(data['image'], ['a purple hexagon'] * 6)
 
 
-def test_diversity_is_the_mean_pairwise_cosine_distance(tmp_path):
-    import timm
-    torch.save(timm.create_model('test_resnet', pretrained=False, num_classes=0).state_dict(), tmp_path / 'f.pth')
-    metric = DiversityMetric(dict(type='TimmFeatures', model_name='test_resnet', checkpoint=str(tmp_path / 'f.pth'),
-                                  model_options=dict(num_classes=0), image_size=32))
-    results = [dict(prompt='a', feature=np.array([1.0, 0])), dict(prompt='a', feature=np.array([0, 2.0])),
-               dict(prompt='b', feature=np.array([1.0, 1])), dict(prompt='b', feature=np.array([2.0, 2])),
-               dict(prompt='c', feature=np.array([5.0, 1]))]  # a single sample: no pair
-    assert metric.compute_metrics(results)['diversity'] == pytest.approx((1.0 + 0.0) / 2)
+def test_diversity_is_the_mean_pairwise_cosine_distance():
+    features = [[1.0, 0], [0, 2.0], [1.0, 1], [2.0, 2], [5.0, 1]]
+    prompts = ['a', 'a', 'b', 'b', 'c']  # a: orthogonal (1), b: parallel (0), c: a single sample
+    assert group_diversity(np.array(features), prompts) == pytest.approx((1.0 + 0.0) / 2)
+    with pytest.raises(ValueError, match='two samples'):
+        group_diversity(np.array(features), list('vwxyz'))
 
 
 def test_scene_attributes_parse_captions_and_score_each_attribute(tmp_path):

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from argrpo.engine.launch import load_tool
-from argrpo.evaluation import DistributionMetrics, RewardMetric, inception_score, load_reference
+from argrpo.evaluation import DistributionMetrics, RewardMetric, group_diversity, inception_score, load_reference
 from argrpo.evaluation import reference as reference_module
 from argrpo.registry import FEATURE_EXTRACTORS, GENERATORS, MODELS, TOKENIZERS
 from argrpo.rewards import GradientReward
@@ -117,12 +117,14 @@ def test_distribution_metrics_on_known_cases(tmp_path, timm_file):
     images = random_images(40, seed=2)
     np.savez(tmp_path / 'ref.npz', arr_0=images)
     metric = DistributionMetrics(timm_cfg(timm_file), reference=str(tmp_path / 'ref.npz'),
-                                 metrics=['fid', 'IS', 'precision', 'recall'])
+                                 metrics=['fid', 'IS', 'precision', 'recall', 'diversity'])
+    prompts = [f'p{i % 4}' for i in range(len(images))]
 
     def evaluate(samples):
         metric.results = []
         for start in range(0, len(samples), 16):
-            metric.process({}, [dict(image=x) for x in as_tensor(samples[start:start + 16])])
+            metric.process({}, [dict(image=x, prompt=p) for x, p in
+                                zip(as_tensor(samples[start:start + 16]), prompts[start:start + 16])])
         return metric.compute_metrics(metric.results)
 
     same = evaluate(images)  # the reference against itself
@@ -130,6 +132,8 @@ def test_distribution_metrics_on_known_cases(tmp_path, timm_file):
     assert same['precision'] == 1.0 and same['recall'] == 1.0
     logits = metric.extractor(as_tensor(images))['logits'].numpy()
     assert same['IS'] == pytest.approx(inception_score(logits)[0], rel=1e-5)
+    pool = metric.extractor(as_tensor(images))['pool'].numpy()
+    assert same['diversity'] == pytest.approx(group_diversity(pool, prompts), rel=1e-5)
     shifted = evaluate(255 - images // 4)  # darker, inverted images
     assert shifted['FID'] > 0.1 and shifted['precision'] < 1.0, shifted
 
@@ -215,3 +219,5 @@ def test_test_tool_loads_run_checkpoints_strictly(eval_setup):
     with pytest.raises(RuntimeError, match='[Mm]issing'):
         load_tool('test').main([config, str(tmp_path / 'run.pth'), '--work-dir', str(tmp_path / 'w'),
                                 '--cfg-options', 'experiment_name=eval_strict'])
+    with pytest.raises(FileNotFoundError, match='absent.pth'):
+        load_tool('test').main([config, str(tmp_path / 'absent.pth')])

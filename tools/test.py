@@ -24,6 +24,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from argrpo.engine import allow_mmengine_checkpoints, init_cpu_distributed  # noqa: E402
 from argrpo.engine.launch import add_run_arguments, load_run_config  # noqa: E402
+from argrpo.utils import require_file  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -44,7 +45,7 @@ def is_run_checkpoint(path: str) -> bool:
     return isinstance(content, dict) and 'state_dict' in content and 'meta' in content
 
 
-def build_config(args) -> Config:
+def build_config(args, run_checkpoint: bool) -> Config:
     cfg = load_run_config(args, 'test')
     for part in ('dataloader', 'evaluator', 'cfg'):
         if cfg.get(f'test_{part}') is None:
@@ -56,7 +57,7 @@ def build_config(args) -> Config:
     metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
     cfg.test_evaluator = metrics + [dict(type='SampleExport', out_dir=cfg.work_dir, npz=args.out)]
     cfg.load_from, cfg.resume = None, False
-    if not is_run_checkpoint(args.checkpoint):
+    if not run_checkpoint:
         cfg.model.generator.checkpoint = args.checkpoint
     return cfg
 
@@ -70,10 +71,11 @@ def markdown_table(metrics: Dict[str, float]) -> str:
 def main(argv=None) -> Dict[str, float]:
     args = parse_args(argv)
     allow_mmengine_checkpoints()
-    cfg = build_config(args)
+    run_checkpoint = is_run_checkpoint(require_file(args.checkpoint, 'the checkpoint to evaluate'))
+    cfg = build_config(args, run_checkpoint)
     init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg)
-    if is_run_checkpoint(args.checkpoint):
+    if run_checkpoint:
         runner.load_checkpoint(args.checkpoint, map_location='cpu', strict=True)
     metrics = runner.test()
     if is_main_process():

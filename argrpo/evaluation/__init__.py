@@ -1,8 +1,9 @@
 from .feature_extractors import FeatureExtractor, FIDInception, OpenCLIPFeatures, TimmFeatures
-from .functional import feature_statistics, frechet_distance, inception_score, precision_recall
-from .metrics import DistributionMetrics, DiversityMetric, RewardMetric, SampleExport
+from .functional import (feature_statistics, frechet_distance, group_diversity, inception_score,
+                         precision_recall)
+from .metrics import DistributionMetrics, RewardMetric, SampleExport
 from .reference import Reference, load_reference
 
 __all__ = ['FeatureExtractor', 'FIDInception', 'OpenCLIPFeatures', 'TimmFeatures', 'feature_statistics',
-           'frechet_distance', 'inception_score', 'precision_recall', 'DistributionMetrics', 'DiversityMetric',
+           'frechet_distance', 'group_diversity', 'inception_score', 'precision_recall', 'DistributionMetrics',
            'RewardMetric', 'SampleExport', 'Reference', 'load_reference']

@@ -5,7 +5,7 @@ LlamaGen and AR-GRPO papers report with: covariances with ``ddof=1``, Inception 
 of the bias-free 1008-way logits in splits of 5000, precision / recall with k = 3 manifolds.
 """
 import math
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import torch
@@ -91,3 +91,23 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3, batch: int 
     precision = _coverage(fake_t, real_t, manifold_radii(real_t, k, batch), batch)
     recall = _coverage(real_t, fake_t, manifold_radii(fake_t, k, batch), batch)
     return precision, recall
+
+
+def group_diversity(features: np.ndarray, groups: Sequence) -> float:
+    """Mean pairwise cosine distance between features of the same group (samples of one prompt),
+    averaged over the groups with two or more members: 0 when every prompt always gives the same
+    image. A collapse detector: reward optimisation shrinks it before quality metrics notice."""
+    by_group: dict = {}
+    for feature, group in zip(np.asarray(features, dtype=np.float64), groups):
+        by_group.setdefault(group, []).append(feature)
+    distances = []
+    for members in by_group.values():
+        if len(members) < 2:
+            continue
+        f = np.stack(members)
+        f /= np.linalg.norm(f, axis=1, keepdims=True).clip(min=1e-12)
+        n = len(f)
+        distances.append((n * n - (f @ f.T).sum()) / (n * (n - 1)))  # off-diagonal mean of 1 - cos
+    if not distances:
+        raise ValueError('diversity needs at least two samples of some prompt')
+    return float(np.mean(distances))

@@ -27,7 +27,6 @@ test_evaluator = [
         model_options=dict(num_classes=12, img_size=32, patch_size=4), image_size=32,
         class_names='shapes', template='a {}',
         checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout/heldout.pth')),
-    dict(type='DiversityMetric', feature_extractor=heldout),
-    dict(type='DistributionMetrics', feature_extractor=heldout, metrics=['fid'],
+    dict(type='DistributionMetrics', feature_extractor=heldout, metrics=['fid', 'diversity'],
          reference='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/real.npz'),
 ]

@@ -28,7 +28,6 @@ test_evaluator = [
         type='SceneAttributeReward', name='geneval', output='correct', model_name='test_vit',
         model_options=dict(num_classes=14, img_size=32, patch_size=4), image_size=32,
         checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout_attributes/heldout_attributes.pth')),
-    dict(type='DiversityMetric', feature_extractor=heldout),
-    dict(type='DistributionMetrics', feature_extractor=heldout, metrics=['fid'],
+    dict(type='DistributionMetrics', feature_extractor=heldout, metrics=['fid', 'diversity'],
          reference='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/real_t2i.npz'),
 ]

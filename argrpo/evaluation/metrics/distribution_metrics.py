@@ -1,5 +1,5 @@
-"""FID, sFID, Inception Score and precision / recall of generated images, in one pass of the
-feature extractor (they share it)."""
+"""FID, sFID, Inception Score, precision / recall and diversity of generated images, in one pass
+of the feature extractor (they share it)."""
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -7,25 +7,27 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from argrpo.registry import FEATURE_EXTRACTORS, METRICS
-from ..functional import feature_statistics, frechet_distance, inception_score, precision_recall
+from ..functional import feature_statistics, frechet_distance, group_diversity, inception_score, precision_recall
 from ..reference import Reference, load_reference
 
-NEEDS = dict(fid='pool', sfid='spatial', IS='logits', precision='pool', recall='pool')
+NEEDS = dict(fid='pool', sfid='spatial', IS='logits', precision='pool', recall='pool', diversity='pool')
+NO_REFERENCE = {'IS', 'diversity'}
 
 
 @METRICS.register_module()
 class DistributionMetrics(BaseMetric):
     """Distances between generated and real image distributions, as the ADM evaluator computes
     them (see ``functional``): ``FID`` (Heusel et al. 2017), ``sFID`` (Nash et al. 2021), ``IS``
-    (Salimans et al. 2016, with its std over splits) and ``precision`` / ``recall``
-    (Kynkäänniemi et al. 2019).
+    (Salimans et al. 2016, with its std over splits), ``precision`` / ``recall``
+    (Kynkäänniemi et al. 2019), and ``diversity`` (``functional.group_diversity``: how different
+    the samples of one prompt are).
 
     Args:
         feature_extractor: a FEATURE_EXTRACTORS config (``FIDInception`` for the paper's numbers,
             or ``TimmFeatures`` / ``OpenCLIPFeatures``).
         reference: real images or their features / statistics (see ``reference.py``); needed
-            by everything but IS.
-        metrics: a subset of ``('fid', 'sfid', 'IS', 'precision', 'recall')``.
+            by everything but IS and diversity.
+        metrics: a subset of ``('fid', 'sfid', 'IS', 'precision', 'recall', 'diversity')``.
         cache_dir: where reference features computed from images are cached.
         k: neighbourhood size of the precision / recall manifolds.
         split_size: samples per Inception Score split.
@@ -46,8 +48,8 @@ class DistributionMetrics(BaseMetric):
         if missing:
             raise ValueError(f'{self.extractor.identity} gives {list(self.extractor.outputs)}; '
                              f'{", ".join(f"{m} needs {o!r}" for m, o in missing.items())}')
-        if reference is None and set(metrics) - {'IS'}:
-            raise ValueError(f'{sorted(set(metrics) - {"IS"})} need reference= (real images or their statistics)')
+        if reference is None and set(metrics) - NO_REFERENCE:
+            raise ValueError(f'{sorted(set(metrics) - NO_REFERENCE)} need reference= (real images or their statistics)')
         self.metrics, self.reference_path, self.cache_dir = tuple(metrics), reference, cache_dir
         self.k, self.split_size, self.batch_size = k, split_size, batch_size
         self.keep = sorted({NEEDS[m] for m in metrics})
@@ -57,8 +59,9 @@ class DistributionMetrics(BaseMetric):
         images = torch.stack([sample['image'] for sample in data_samples])
         self.extractor.to(images.device)
         outputs = self.extractor(images)
-        for i in range(len(images)):
+        for i, sample in enumerate(data_samples):
             self.results.append({key: outputs[key][i].float().cpu().numpy() for key in self.keep})
+            self.results[-1]['prompt'] = sample.get('prompt')
 
     def reference(self) -> Reference:
         return load_reference(self.reference_path, self.extractor, self.cache_dir, self.batch_size)
@@ -68,7 +71,9 @@ class DistributionMetrics(BaseMetric):
         out: Dict[str, float] = {}
         if 'IS' in self.metrics:
             out['IS'], out['IS_std'] = inception_score(fake['logits'], self.split_size)
-        if not set(self.metrics) - {'IS'}:
+        if 'diversity' in self.metrics:
+            out['diversity'] = group_diversity(fake['pool'], [r['prompt'] for r in results])
+        if not set(self.metrics) - NO_REFERENCE:
             return out
         ref = self.reference()
         checks = [('pool', ref.mu), ('spatial', ref.mu_s)]
