@@ -57,17 +57,18 @@ def sample_scene(rng: np.random.Generator, mode: str) -> Tuple[List[Dict], int, 
         return dict(shape=str(rng.choice(SHAPES)), color=str(rng.choice(list(COLORS))),
                     size=str(rng.choice(list(SIZES))), cx=rng.uniform(*cx_range), cy=rng.uniform(*cy_range))
 
+    def describe(o):
+        return f"a {o['size']} {o['color']} {o['shape']}"
+
     if mode == 'class':
         o = obj((0.35, 0.65), (0.35, 0.65))
         label = list(COLORS).index(o['color']) * len(SHAPES) + SHAPES.index(o['shape'])
-        return [o], label, f"a {o['size']} {o['color']} {o['shape']}"
+        return [o], label, describe(o)
     upper, lower = obj((0.3, 0.7), (0.22, 0.3)), obj((0.3, 0.7), (0.7, 0.78))
     if rng.random() < 0.5:
-        caption = (f"a {upper['size']} {upper['color']} {upper['shape']} above "
-                   f"a {lower['size']} {lower['color']} {lower['shape']}")
+        caption = f'{describe(upper)} above {describe(lower)}'
     else:
-        caption = (f"a {lower['size']} {lower['color']} {lower['shape']} below "
-                   f"a {upper['size']} {upper['color']} {upper['shape']}")
+        caption = f'{describe(lower)} below {describe(upper)}'
     return [upper, lower], -1, caption
 
 
