@@ -66,6 +66,8 @@ def test_sft_drops_conditions_to_the_null_class(tmp_path):
     expected = torch.nn.functional.cross_entropy(model.generator(tokens, null).flatten(0, 1), tokens.flatten())
     torch.testing.assert_close(loss, expected)
     assert not any(p.requires_grad for p in model.tokenizer.parameters())
+    model.train()  # as the Runner does: the frozen tokenizer stays in eval mode
+    assert model.generator.training and not model.tokenizer.training
 
 
 def test_export_writes_the_loader_format(tmp_path):

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from argrpo.registry import FEATURE_EXTRACTORS
-from argrpo.utils import file_digest, load_open_clip, load_weights, prepare_images, quantize, require_file
+from argrpo.utils import file_digest, frozen, load_open_clip, load_weights, prepare_images, quantize, require_file
 
 
 class FeatureExtractor(nn.Module):
@@ -46,7 +46,7 @@ class FIDInception(FeatureExtractor):
         with mock.patch.object(inception, 'load_pretrained_network', lambda *args, **kwargs: None):
             self.net = inception.fid_inception_v3()
         load_weights(self.net, self.checkpoint, 'FID Inception weights', self.how_to_get)
-        self.net.eval().requires_grad_(False)
+        frozen(self.net)
 
     def forward(self, images: Tensor) -> Dict[str, Tensor]:
         net = self.net
@@ -91,7 +91,7 @@ class TimmFeatures(FeatureExtractor):
         import timm
         self.net = timm.create_model(model_name, pretrained=False, **(model_options or {}))
         load_weights(self.net, self.checkpoint, f'timm {model_name} weights', how_to_get)
-        self.net.eval().requires_grad_(False)
+        frozen(self.net)
         self.image_size, self.mean, self.std = timm_input(self.net, image_size, mean, std)
         self.outputs = ('pool', 'logits') if getattr(self.net, 'num_classes', 0) else ('pool',)
 
@@ -112,7 +112,7 @@ class OpenCLIPFeatures(FeatureExtractor):
         how_to_get = f'Save the open_clip weights of {arch} to a local file.'
         super().__init__(f'open_clip:{arch}', checkpoint, how_to_get)
         self.model = load_open_clip(arch, self.checkpoint, 'OpenCLIPFeatures', how_to_get)
-        self.model.eval().requires_grad_(False)
+        frozen(self.model)
         size = self.model.visual.image_size
         self.image_size = size if isinstance(size, int) else size[0]
         self.mean, self.std = self.model.visual.preprocess_cfg['mean'], self.model.visual.preprocess_cfg['std']

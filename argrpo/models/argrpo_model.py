@@ -13,11 +13,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.dist import all_gather, all_reduce, get_world_size
 from mmengine.logging import MessageHub, print_log
-from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper
 from torch import Tensor
 
 from argrpo.registry import ALGORITHMS, GENERATORS, MODELS, REWARDS, SAMPLERS, TOKENIZERS
+from argrpo.utils import frozen
+from .frozen_parts import FrozenPartsModel
 
 
 class NonFiniteError(RuntimeError):
@@ -35,13 +36,8 @@ def _without_file_weights(module, state_dict, prefix, local_metadata):
     return state_dict
 
 
-def _frozen(module: torch.nn.Module) -> torch.nn.Module:
-    module.requires_grad_(False)
-    return module.eval()
-
-
 @MODELS.register_module()
-class ARGRPOModel(BaseModel):
+class ARGRPOModel(FrozenPartsModel):
     """
     Args:
         generator: the policy's config (weights from its ``checkpoint``); the reference is a
@@ -61,6 +57,8 @@ class ARGRPOModel(BaseModel):
         eval_seed: evaluation sample ``i`` draws its randomness from seed ``eval_seed + i``.
     """
 
+    frozen_parts = ('reference',) + FILE_WEIGHTS
+
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, reward: dict, algorithm: dict,
                  text_encoder: Optional[dict] = None, rollout_chunk: Optional[int] = None,
                  old_log_probs: str = 'rollout', on_nonfinite: str = 'skip', keep_images: int = 16,
@@ -71,10 +69,10 @@ class ARGRPOModel(BaseModel):
             raise ValueError("on_nonfinite is 'skip' or 'raise'; old_log_probs 'rollout' or 'recompute'")
         self.policy = GENERATORS.build(generator)
         self.algorithm = ALGORITHMS.build(algorithm)
-        self.reference = _frozen(copy.deepcopy(self.policy)) if self.algorithm.needs_reference else None
-        self.tokenizer = _frozen(TOKENIZERS.build(tokenizer))
-        self.text_encoder = _frozen(TOKENIZERS.build(text_encoder)) if text_encoder else None
-        self.reward = _frozen(REWARDS.build(reward))
+        self.reference = frozen(copy.deepcopy(self.policy)) if self.algorithm.needs_reference else None
+        self.tokenizer = frozen(TOKENIZERS.build(tokenizer))
+        self.text_encoder = frozen(TOKENIZERS.build(text_encoder)) if text_encoder else None
+        self.reward = frozen(REWARDS.build(reward))
         self.sampler = SAMPLERS.build(sampler)
         self.eval_sampler = SAMPLERS.build(eval_sampler) if eval_sampler else self.sampler
         self.eval_seed = eval_seed
@@ -93,13 +91,6 @@ class ARGRPOModel(BaseModel):
             if module is not None:
                 for key, value in module.state_dict(keep_vars=True).items():
                     state_dict.setdefault(f'{prefix}{name}.{key}', value)
-
-    def train(self, mode: bool = True) -> 'ARGRPOModel':
-        super().train(mode)
-        for frozen in (self.reference, self.tokenizer, self.text_encoder, self.reward):
-            if frozen is not None:
-                frozen.eval()
-        return self
 
     @property
     def device(self) -> torch.device:

@@ -3,16 +3,16 @@ from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor
 
 from argrpo.evaluation.feature_extractors import timm_input
 from argrpo.registry import MODELS, TOKENIZERS
-from argrpo.utils import prepare_images, quantize
+from argrpo.utils import frozen, prepare_images, quantize
+from .frozen_parts import FrozenPartsModel
 
 
 @MODELS.register_module()
-class ImageClassifierTrainer(BaseModel):
+class ImageClassifierTrainer(FrozenPartsModel):
     """Cross-entropy on class labels, with the input preprocessing that ``TimmFeatures`` and the
     classifier rewards apply when the exported weights are used.
 
@@ -26,6 +26,8 @@ class ImageClassifierTrainer(BaseModel):
     the generator's off-distribution images: reward hacking).
     """
 
+    frozen_parts = ('tokenizer',)
+
     def __init__(self, model_name: str, model_options: Optional[dict] = None, image_size: Optional[int] = None,
                  heads: Optional[Sequence[int]] = None, tokenizer: Optional[dict] = None,
                  reconstruct_prob: float = 0.5, data_preprocessor: Optional[dict] = None):
@@ -36,14 +38,8 @@ class ImageClassifierTrainer(BaseModel):
             raise ValueError(f'heads {list(heads)} need num_classes={sum(heads)}, the model has {self.net.num_classes}')
         self.heads = list(heads) if heads is not None else None
         self.image_size, self.mean, self.std = timm_input(self.net, image_size)
-        self.tokenizer = TOKENIZERS.build(tokenizer).eval().requires_grad_(False) if tokenizer else None
+        self.tokenizer = frozen(TOKENIZERS.build(tokenizer)) if tokenizer else None
         self.reconstruct_prob = reconstruct_prob
-
-    def train(self, mode: bool = True) -> 'ImageClassifierTrainer':
-        super().train(mode)
-        if self.tokenizer is not None:
-            self.tokenizer.eval()
-        return self
 
     def forward(self, image: Tensor, label: Tensor, attributes: Optional[Tensor] = None, mode: str = 'loss',
                 **unused) -> Dict[str, Tensor]:

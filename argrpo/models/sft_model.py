@@ -3,14 +3,15 @@ from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModel
 from torch import Tensor
 
 from argrpo.registry import GENERATORS, MODELS, TOKENIZERS
+from argrpo.utils import frozen
+from .frozen_parts import FrozenPartsModel
 
 
 @MODELS.register_module()
-class ARSFTModel(BaseModel):
+class ARSFTModel(FrozenPartsModel):
     """LlamaGen's pre-training objective. With probability ``cond_dropout`` a sample's condition
     is replaced by the null condition (the null class, or the learned empty caption), which
     teaches the unconditional model that classifier-free guidance needs.
@@ -20,21 +21,15 @@ class ARSFTModel(BaseModel):
         text_encoder: for text-to-image, the frozen caption encoder.
     """
 
+    frozen_parts = ('tokenizer', 'text_encoder')
+
     def __init__(self, generator: dict, tokenizer: dict, text_encoder: Optional[dict] = None,
                  cond_dropout: float = 0.1, data_preprocessor: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor)
         self.generator = GENERATORS.build(generator)
-        self.tokenizer = TOKENIZERS.build(tokenizer).eval().requires_grad_(False)
-        self.text_encoder = (TOKENIZERS.build(text_encoder).eval().requires_grad_(False)
-                             if text_encoder else None)
+        self.tokenizer = frozen(TOKENIZERS.build(tokenizer))
+        self.text_encoder = frozen(TOKENIZERS.build(text_encoder)) if text_encoder else None
         self.cond_dropout = cond_dropout
-
-    def train(self, mode: bool = True) -> 'ARSFTModel':
-        super().train(mode)
-        self.tokenizer.eval()
-        if self.text_encoder is not None:
-            self.text_encoder.eval()
-        return self
 
     def forward(self, image: Tensor, label: Optional[Tensor] = None, prompt: Optional[Sequence[str]] = None,
                 mode: str = 'loss', **unused) -> Dict[str, Tensor]:

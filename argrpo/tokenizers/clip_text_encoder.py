@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from argrpo.registry import TOKENIZERS
-from argrpo.utils import load_open_clip
+from argrpo.utils import frozen, load_open_clip
 from .t5_encoder import left_pad
 
 
@@ -21,7 +21,7 @@ class CLIPTextEncoder(nn.Module):
         how_to_get = f'Save the open_clip weights of {arch} to a local file (the demo: its clip stage).'
         self.model = load_open_clip(arch, checkpoint, 'CLIPTextEncoder', how_to_get)
         self.model.visual = None  # only the text tower is used
-        self.model.eval().requires_grad_(False)
+        frozen(self.model)
         self.tokenizer = open_clip.get_tokenizer(arch)
 
     @torch.no_grad()

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from argrpo.registry import TOKENIZERS
+from argrpo.utils import frozen
 
 
 def left_pad(features: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
@@ -48,7 +49,7 @@ class T5TextEncoder(nn.Module):
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.encoder = transformers.T5EncoderModel.from_pretrained(
             path, local_files_only=True, dtype=getattr(torch, dtype))
-        self.encoder.eval().requires_grad_(False)
+        frozen(self.encoder)
         self.max_length = max_length
 
     @torch.no_grad()
