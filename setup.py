@@ -15,7 +15,6 @@ setup(
     long_description=Path(__file__).parent.joinpath('README.md').read_text(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['argrpo', 'argrpo.*']),
-    package_data={'argrpo.utils': ['model_configs/*.json']},
     python_requires='>=3.9',
     install_requires=read_requirements('runtime.txt'),
     extras_require={

@@ -3,8 +3,9 @@ that trains and improves on a laptop CPU in minutes.
 
     python tools/demo.py [--task c2i|t2i] [--work-dir work_dirs/demo] [--seed 0] [--quick]
 
-Stages, each a config of configs/demo run with tools/train.py's code (a stage whose exported
-weights exist is reused, so a second run with another --seed only repeats GRPO):
+The world, its judges and its configs live in projects/shapes_world (see its README). Stages,
+each a config of projects/shapes_world/configs run with tools/train.py's code (a stage whose
+exported weights exist is reused, so a second run with another --seed only repeats GRPO):
   vq          a LlamaGen VQ tokenizer of the world                    -> vq/vq.pt
   clip        a small CLIP (open_clip, contrastive)                   -> clip/clip.pth
   class-to-image (--task c2i, 12 classes: colour x shape):
@@ -31,10 +32,10 @@ from typing import Dict, List
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from argrpo.datasets import ShapesDataset  # noqa: E402
 from argrpo.engine.launch import load_tool  # noqa: E402
+from projects.shapes_world.shapes_world import ShapesDataset  # noqa: E402
 
-CONFIGS = osp.join(ROOT, 'configs', 'demo')
+CONFIGS = osp.join(ROOT, 'projects', 'shapes_world', 'configs')
 # stage name, config, exported file, iterations in --quick mode
 SHARED = [('vq', 'shapes_vq.py', 'vq.pt', 400), ('clip', 'shapes_clip.py', 'clip.pth', 300)]
 TASKS = dict(

@@ -11,7 +11,6 @@ from torch.utils.data import Dataset
 
 from argrpo.registry import DATASETS
 from argrpo.utils import read_prompts
-from .shapes_world import class_names as shapes_class_names
 
 
 def imagenet_class_names() -> List[str]:
@@ -19,12 +18,12 @@ def imagenet_class_names() -> List[str]:
     return list(IMAGENET_CLASSNAMES)
 
 
-def resolve_class_names(class_names: Union[str, Sequence[str]]) -> list:
-    """'imagenet', 'shapes' (the demo world) or an explicit list."""
+def resolve_class_names(class_names: Union[str, Sequence[str]]) -> List[str]:
+    """'imagenet' (the 1000 ImageNet names) or an explicit list of names."""
     if class_names == 'imagenet':
         return imagenet_class_names()
-    if class_names == 'shapes':
-        return shapes_class_names()
+    if isinstance(class_names, str):
+        raise ValueError(f"class_names is 'imagenet' or a list of names, got {class_names!r}")
     return list(class_names)
 
 
@@ -32,7 +31,7 @@ def resolve_class_names(class_names: Union[str, Sequence[str]]) -> list:
 class ClassPromptDataset(Dataset):
     """Class ids (all ``num_classes``, or the listed ``classes``) with a prompt made from the
     class name: ``template.format(name)``. ``class_names='imagenet'`` uses the 1000 ImageNet
-    names, ``'shapes'`` the demo world's 12; a list gives your own."""
+    names; a list gives your own."""
 
     def __init__(self, num_classes: int = 1000, classes: Optional[Sequence[int]] = None,
                  class_names: Union[str, Sequence[str]] = 'imagenet',

@@ -168,7 +168,8 @@ class LlamaGenGPT(ARImageGenerator):
         arch: one of ``ARCHS`` (GPT-B ... GPT-7B); ``n_layer``/``n_head``/``dim`` override it.
         model_type: 'c2i' (class ids) or 't2i' (caption features, ``cls_token_num`` = 120).
         block_size: image tokens, a square number (256 for 256 px with VQ-16).
-        class_dropout_prob: LlamaGen's label-dropout rate; > 0 adds the null class.
+        class_dropout_prob: LlamaGen's condition-dropout rate: supervised training (``ARSFTModel``)
+            replaces labels / captions by the null one at this rate; > 0 adds the null class.
         checkpoint: LlamaGen GPT file, loaded strictly (``freqs_cis`` in it is ignored).
     """
 
@@ -195,6 +196,7 @@ class LlamaGenGPT(ARImageGenerator):
         self.model_type, self.num_classes, self.vocab_size = model_type, num_classes, vocab_size
         self.block_size, self.grid = block_size, grid
         self.cls_token_num = cls_token_num or (1 if model_type == 'c2i' else 120)
+        self.class_dropout_prob = class_dropout_prob
         self.initializer_range = initializer_range
 
         if model_type == 'c2i':

@@ -12,9 +12,10 @@ from .frozen_parts import FrozenPartsModel
 
 @MODELS.register_module()
 class ARSFTModel(FrozenPartsModel):
-    """LlamaGen's pre-training objective. With probability ``cond_dropout`` a sample's condition
-    is replaced by the null condition (the null class, or the learned empty caption), which
-    teaches the unconditional model that classifier-free guidance needs.
+    """LlamaGen's pre-training objective. As in LlamaGen, a sample's condition is replaced by the
+    null condition (the null class, or the learned empty caption) with the generator's own
+    ``class_dropout_prob``, which teaches the unconditional model that classifier-free guidance
+    needs.
 
     Args:
         generator: the GPT to train. tokenizer: the frozen VQ tokenizer (from its file).
@@ -24,19 +25,20 @@ class ARSFTModel(FrozenPartsModel):
     frozen_parts = ('tokenizer', 'text_encoder')
 
     def __init__(self, generator: dict, tokenizer: dict, text_encoder: Optional[dict] = None,
-                 cond_dropout: float = 0.1, data_preprocessor: Optional[dict] = None):
+                 data_preprocessor: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor)
         self.generator = GENERATORS.build(generator)
         self.tokenizer = frozen(TOKENIZERS.build(tokenizer))
         self.text_encoder = frozen(TOKENIZERS.build(text_encoder)) if text_encoder else None
-        self.cond_dropout = cond_dropout
 
     def forward(self, image: Tensor, label: Optional[Tensor] = None, prompt: Optional[Sequence[str]] = None,
                 mode: str = 'loss', **unused) -> Dict[str, Tensor]:
         with torch.no_grad():
             tokens = self.tokenizer.encode(image)
             cond, mask = self.text_encoder(prompt) if self.text_encoder is not None else (label, None)
-        drop = torch.rand(len(tokens), device=tokens.device) < self.cond_dropout
-        cond = torch.where(drop.view(-1, *[1] * (cond.dim() - 1)), self.generator.null_condition(cond), cond)
+        rate = self.generator.class_dropout_prob
+        if rate > 0:  # without it a c2i GPT has no null class
+            drop = torch.rand(len(tokens), device=tokens.device) < rate
+            cond = torch.where(drop.view(-1, *[1] * (cond.dim() - 1)), self.generator.null_condition(cond), cond)
         logits = self.generator(tokens, cond, mask)
         return dict(loss_ce=F.cross_entropy(logits.flatten(0, 1), tokens.flatten()))

@@ -3,8 +3,7 @@ from .classifier import ClassifierReward
 from .clip_score import CLIPRealism, CLIPScore, HPSv2
 from .color import GradientReward
 from .iqa import IQAReward
-from .scene_attributes import SceneAttributeReward
 from .weighted_sum import WeightedSum
 
-__all__ = ['BaseReward', 'CLIPScore', 'HPSv2', 'CLIPRealism', 'IQAReward', 'ClassifierReward', 'SceneAttributeReward',
-           'WeightedSum', 'GradientReward']
+__all__ = ['BaseReward', 'CLIPScore', 'HPSv2', 'CLIPRealism', 'IQAReward', 'ClassifierReward', 'WeightedSum',
+           'GradientReward']

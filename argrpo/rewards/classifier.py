@@ -1,5 +1,6 @@
-"""A classifier's belief that the image shows the prompted class: the demo's task reward, and
-(with ``output='correct'``) the accuracy that a held-out classifier reports in evaluation."""
+"""A classifier's belief that the image shows the prompted class: a task reward (an ImageNet
+classifier for class-to-image, the shapes demo's own classifier), and (with ``output='correct'``)
+the accuracy that a held-out classifier reports in evaluation."""
 from typing import Optional, Sequence
 
 import torch
@@ -17,12 +18,12 @@ class ClassifierReward(BaseReward):
     Args:
         model_name, checkpoint, model_options, image_size: the timm classifier (see
             ``TimmFeatures``), weights from a local file.
-        class_names: the classifier's classes in order ('imagenet', 'shapes' or a list).
+        class_names: the classifier's classes in order ('imagenet' or a list).
         output: 'prob' (softmax probability), 'log_prob', or 'correct' (1 if the argmax is the
             class, else 0).
     """
 
-    def __init__(self, model_name: str, checkpoint: Optional[str] = None, class_names='shapes',
+    def __init__(self, model_name: str, checkpoint: Optional[str] = None, class_names='imagenet',
                  template: str = '{}', output: str = 'prob', model_options: Optional[dict] = None,
                  image_size: Optional[int] = None, name: Optional[str] = None):
         super().__init__(name or 'classifier')

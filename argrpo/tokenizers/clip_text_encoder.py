@@ -1,5 +1,6 @@
 """Captions -> per-token features of an open_clip text tower, in LlamaGen's left-padded layout:
-the text encoder of the demo's text-to-image GPT (the same role as FLAN-T5 for LlamaGen)."""
+a text encoder for a text-to-image GPT (the role FLAN-T5 plays for LlamaGen), e.g. the shapes
+demo's."""
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -15,10 +16,10 @@ class CLIPTextEncoder(nn.Module):
     """``context_length`` token features of width ``text_cfg.width`` (after ``ln_final``, before
     pooling), with the mask of real tokens; weights from a local open_clip file."""
 
-    def __init__(self, arch: str = 'ShapesCLIP-Tiny', checkpoint: Optional[str] = None):
+    def __init__(self, arch: str, checkpoint: Optional[str] = None):
         super().__init__()
         import open_clip
-        how_to_get = f'Save the open_clip weights of {arch} to a local file (the demo: its clip stage).'
+        how_to_get = f'Save the open_clip weights of {arch} (its state dict) to a local file.'
         self.model = load_open_clip(arch, checkpoint, 'CLIPTextEncoder', how_to_get)
         self.model.visual = None  # only the text tower is used
         frozen(self.model)

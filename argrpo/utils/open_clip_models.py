@@ -1,20 +1,15 @@
-"""open_clip models built offline with weights from local files; argrpo's own small
-architectures (``model_configs/``: the demo's CLIP) registered next to open_clip's."""
-import os.path as osp
+"""open_clip models built offline with weights from local files."""
 from typing import Optional
 
 import torch
 
 from .checkpoint import load_weights
 
-MODEL_CONFIGS = osp.join(osp.dirname(osp.abspath(__file__)), 'model_configs')
-
 
 def create_open_clip(arch: str) -> torch.nn.Module:
-    """An open_clip architecture with random weights (``pretrained=None``: nothing downloaded)."""
+    """An open_clip architecture with random weights (``pretrained=None``: nothing downloaded).
+    Architectures of your own join open_clip's with ``open_clip.add_model_config(folder)``."""
     import open_clip
-    if arch not in open_clip.list_models():
-        open_clip.add_model_config(MODEL_CONFIGS)
     return open_clip.create_model(arch, pretrained=None)
 
 

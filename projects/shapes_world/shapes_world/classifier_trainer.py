@@ -1,4 +1,4 @@
-"""Training of a timm image classifier: the demo's reward model and its held-out judge."""
+"""Training of a timm image classifier: the world's reward classifiers and their held-out judges."""
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from argrpo.evaluation.feature_extractors import timm_input
+from argrpo.models.frozen_parts import FrozenPartsModel
 from argrpo.registry import MODELS, TOKENIZERS
 from argrpo.utils import frozen, prepare_images, quantize
-from .frozen_parts import FrozenPartsModel
 
 
 @MODELS.register_module()

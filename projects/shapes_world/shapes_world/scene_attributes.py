@@ -1,29 +1,26 @@
-"""A GenEval-like check for the demo's two-object captions ('a small red circle above a large
+"""A GenEval-like check for the world's two-object captions ('a small red circle above a large
 blue square'): is the object at each position of the named colour and shape? Judged by a timm
 classifier with one head per attribute (top colour, top shape, bottom colour, bottom shape)."""
-import re
 from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
 
-from argrpo.datasets.shapes_world import COLORS, SHAPES
 from argrpo.registry import FEATURE_EXTRACTORS, REWARDS
-from .base import BaseReward
+from argrpo.rewards import BaseReward
+from .captions import parse
+from .scene import COLORS, SHAPES, attributes
 
 ATTRIBUTES = ('top_color', 'top_shape', 'bottom_color', 'bottom_shape')
 HEADS = (len(COLORS), len(SHAPES)) * 2
-CAPTION = re.compile(r'an? (?:small|large) (\w+) (\w+) (above|below) an? (?:small|large) (\w+) (\w+)$')
 
 
 def caption_attributes(caption: str) -> List[int]:
     """Expected (colour, shape) indices of the top and bottom objects of a two-object caption."""
-    match = CAPTION.match(caption.strip())
-    if not match or {match[1], match[4]} - set(COLORS) or {match[2], match[5]} - set(SHAPES):
-        raise ValueError(f'not a two-object caption of the shapes world: {caption!r}')
-    first, second = (match[1], match[2]), (match[4], match[5])
-    top, bottom = (first, second) if match[3] == 'above' else (second, first)
-    return [list(COLORS).index(top[0]), SHAPES.index(top[1]), list(COLORS).index(bottom[0]), SHAPES.index(bottom[1])]
+    objects = parse(caption)
+    if len(objects) != 2:
+        raise ValueError(f'not a two-object caption: {caption!r}')
+    return attributes(objects)
 
 
 @REWARDS.register_module()

@@ -1,4 +1,4 @@
-"""The synthetic world of the demo: small RGB images of coloured shapes, drawn on the fly from
+"""The synthetic world as a dataset: small RGB images of coloured shapes, drawn on the fly from
 a seed, with class ids (class-to-image) and captions (text-to-image).
 
 Class-to-image: one shape; class = (colour, shape), 12 classes, named e.g. 'red circle'; size,
@@ -12,64 +12,21 @@ import torch
 from torch.utils.data import Dataset
 
 from argrpo.registry import DATASETS
-
-SHAPES = ('circle', 'square', 'triangle')
-COLORS = {'red': (220, 50, 47), 'green': (60, 170, 60), 'blue': (38, 100, 230), 'yellow': (235, 200, 40)}
-SIZES = {'small': 0.2, 'large': 0.3}  # half-extent, as a fraction of the image side
-
-
-def class_names() -> List[str]:
-    return [f'{color} {shape}' for color in COLORS for shape in SHAPES]
-
-
-def draw(canvas: np.ndarray, shape: str, color: Tuple[int, int, int], cx: float, cy: float, r: float) -> None:
-    """Paint one shape (centre and half-extent in pixels) onto an HWC uint8 canvas."""
-    h, w = canvas.shape[:2]
-    y, x = np.mgrid[0:h, 0:w] + 0.5
-    if shape == 'circle':
-        inside = (x - cx) ** 2 + (y - cy) ** 2 <= r ** 2
-    elif shape == 'square':
-        inside = (np.abs(x - cx) <= 0.85 * r) & (np.abs(y - cy) <= 0.85 * r)
-    else:  # an upward triangle
-        top, bottom = cy - r, cy + 0.8 * r
-        inside = (y >= top) & (y <= bottom) & (np.abs(x - cx) <= (y - top) * 0.62)
-    canvas[inside] = color
-
-
-def render(objects: List[Dict], size: int, background: int) -> np.ndarray:
-    canvas = np.full((size, size, 3), background, dtype=np.uint8)
-    for obj in objects:
-        draw(canvas, obj['shape'], COLORS[obj['color']], obj['cx'] * size, obj['cy'] * size,
-             SIZES[obj['size']] * size)
-    return canvas
-
-
-def attributes(objects: List[Dict]) -> List[int]:
-    """(colour, shape) indices of the top and the bottom object, -1 where there is none: the
-    targets of attribute judges (the same length for every scene, so that modes can be mixed)."""
-    values = [i for o in objects for i in (list(COLORS).index(o['color']), SHAPES.index(o['shape']))]
-    return values + [-1] * (4 - len(values))
+from .captions import describe
+from .scene import COLORS, SHAPES, SIZES, attributes, class_id, render
 
 
 def sample_scene(rng: np.random.Generator, mode: str) -> Tuple[List[Dict], int, str]:
-    """Objects (top to bottom), class id and caption of one random scene."""
+    """Objects (top to bottom), class id (-1 for two objects) and caption of one random scene."""
     def obj(cx_range, cy_range):
         return dict(shape=str(rng.choice(SHAPES)), color=str(rng.choice(list(COLORS))),
                     size=str(rng.choice(list(SIZES))), cx=rng.uniform(*cx_range), cy=rng.uniform(*cy_range))
 
-    def describe(o):
-        return f"a {o['size']} {o['color']} {o['shape']}"
-
     if mode == 'class':
         o = obj((0.35, 0.65), (0.35, 0.65))
-        label = list(COLORS).index(o['color']) * len(SHAPES) + SHAPES.index(o['shape'])
-        return [o], label, describe(o)
-    upper, lower = obj((0.3, 0.7), (0.22, 0.3)), obj((0.3, 0.7), (0.7, 0.78))
-    if rng.random() < 0.5:
-        caption = f'{describe(upper)} above {describe(lower)}'
-    else:
-        caption = f'{describe(lower)} below {describe(upper)}'
-    return [upper, lower], -1, caption
+        return [o], class_id(o), describe([o])
+    objects = [obj((0.3, 0.7), (0.22, 0.3)), obj((0.3, 0.7), (0.7, 0.78))]
+    return objects, -1, describe(objects, 'above' if rng.random() < 0.5 else 'below')
 
 
 @DATASETS.register_module()

@@ -1,5 +1,5 @@
-"""Contrastive training of an open_clip model on (image, caption) pairs: the demo's CLIP, so that
-its CLIP reward runs through the real open_clip path."""
+"""Contrastive training of an open_clip model on (image, caption) pairs: the world's CLIP, so that
+the demo's CLIP reward and text encoder run through the real open_clip path."""
 from typing import Dict, Optional, Sequence
 
 import torch.nn.functional as F

@@ -1,12 +1,7 @@
-# What both demo GRPO runs share: the paper's sampler settings (temperature 1, no top-k / top-p;
-# no CFG here), group size 8, a light k3 KL, 4 prompts x 8 samples per iteration, evaluation
-# batches for tools/test.py.
-_base_ = ['../../_base_/default_runtime.py', './shapes_models.py']
-model = dict(
-    type='ARGRPOModel', tokenizer={{_base_.vq}},
-    sampler=dict(type='TokenSampler', temperature=1.0, top_k=0, top_p=1.0, cfg_scale=1.0),
-    algorithm=dict(type='GRPO', group_size=8, beta=0.01, kl_estimator='k3', eps_low=0.2,
-                   loss_agg='token', inner_epochs=1, minibatches=1))
+# What both GRPO runs of the shapes world share (the model's sampler and algorithm are in each
+# run's config): 4 prompts per iteration, AdamW with gradient clipping, 100 iterations,
+# sample grids, evaluation batches for tools/test.py.
+_base_ = ['./shapes_runtime.py']
 train_dataloader = dict(
     batch_size=4, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'))

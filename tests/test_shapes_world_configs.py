@@ -1,0 +1,80 @@
+"""The shapes world is a project on the library, not a part of it: its configs load its types
+through ``custom_imports``, and nothing under argrpo/ imports it (or the tools)."""
+import ast
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+from mmengine.config import Config
+
+from projects.shapes_world.shapes_world import class_names
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PROJECT_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'projects', 'shapes_world', 'configs', '*.py')))
+
+
+def test_no_library_module_imports_the_project_or_the_tools():
+    offenders = []
+    for path in glob.glob(osp.join(ROOT, 'argrpo', '**', '*.py'), recursive=True):
+        for node in ast.walk(ast.parse(open(path).read(), path)):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            offenders += [f'{osp.relpath(path, ROOT)}: {n}' for n in names if n.split('.')[0] in ('projects', 'tools')]
+    assert not offenders
+
+
+def run_python(code: str, *args: str) -> str:
+    """``code`` in a fresh interpreter at the repository root (what other tests imported does not
+    count); its last line of output."""
+    proc = subprocess.run([sys.executable, '-c', textwrap.dedent(code), *args], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_importing_the_library_leaves_the_project_unloaded():
+    loaded = run_python('''
+        import sys, argrpo.datasets, argrpo.rewards, argrpo.models, argrpo.registry as r
+        for registry in (r.MODELS, r.DATASETS, r.REWARDS, r.TOKENIZERS, r.HOOKS, r.METRICS):
+            registry.import_from_location()
+        print(sorted(m for m in sys.modules if m.split('.')[0] in ('projects', 'tools')))
+    ''')
+    assert loaded == '[]'
+
+
+def test_project_configs_import_the_project_and_name_its_types():
+    """Loading a config imports the project (custom_imports); its types are then registered."""
+    found = json.loads(run_python('''
+        import json, sys
+        from mmengine.config import Config
+        from argrpo.registry import DATASETS, HOOKS, MODELS, REWARDS
+        assert 'projects.shapes_world.shapes_world' not in sys.modules
+        found = {}
+        for path in sys.argv[1:]:
+            cfg = Config.fromfile(path)
+            rewards = cfg.model.reward.rewards if 'reward' in cfg.model else []
+            found[path] = [cfg.custom_imports.imports, MODELS.get(cfg.model.type) is not None,
+                           DATASETS.get(cfg.train_dataloader.dataset.type) is not None,
+                           all(HOOKS.get(h.type) is not None for h in cfg.custom_hooks),
+                           all(REWARDS.get(r.type) is not None for r in rewards)]
+        print(json.dumps(found))
+    ''', *PROJECT_CONFIGS))
+    assert sorted(found) == PROJECT_CONFIGS and len(found) == 10
+    for path, (imports, *registered) in found.items():
+        assert imports == ['projects.shapes_world.shapes_world'] and all(registered), (path, registered)
+
+
+def test_class_to_image_configs_name_the_worlds_classes():
+    cfg = Config.fromfile(osp.join(ROOT, 'projects', 'shapes_world', 'configs', 'shapes_grpo.py'))
+    uses = [cfg.train_dataloader.dataset, cfg.test_dataloader.dataset, cfg.model.reward.rewards[0],
+            cfg.test_evaluator[1].reward]
+    assert all(list(u.class_names) == class_names() for u in uses)
+    assert 'classes' not in cfg  # the config's helper list is not a setting of the run
