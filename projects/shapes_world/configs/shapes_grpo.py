@@ -15,7 +15,8 @@ model = dict(
         dict(type='ClassifierReward', name='classifier', model_name='test_resnet',
              model_options=dict(num_classes=12), image_size=64, class_names=classes, template='a {}',
              checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/classifier/classifier.pth'),
-        dict(type='CLIPScore', name='clip', arch='ShapesCLIP-Tiny', checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/clip/clip.pth'),
+        dict(type='CLIPScore', name='clip', arch='ShapesCLIP-Tiny',
+             checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/clip/clip.pth'),
     ]))
 train_dataloader = dict(
     dataset=dict(type='ClassPromptDataset', num_classes=12, class_names=classes, template='a {}'))
@@ -27,7 +28,8 @@ test_evaluator = [
         type='ClassifierReward', name='accuracy', output='correct', model_name='test_vit',
         model_options=dict(num_classes=12, img_size=32, patch_size=4), image_size=32,
         class_names=classes, template='a {}', checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout/heldout.pth')),
-    dict(type='DistributionMetrics', metrics=['fid', 'diversity'], reference='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/real.npz',
+    dict(type='DistributionMetrics', metrics=['fid', 'diversity'],
+         reference='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/real.npz',
          feature_extractor=dict(type='TimmFeatures', model_name='test_vit', image_size=32,
                                 model_options=dict(num_classes=12, img_size=32, patch_size=4),
                                 checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout/heldout.pth')),

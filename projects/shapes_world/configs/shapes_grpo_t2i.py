@@ -11,8 +11,10 @@ model = dict(
     algorithm=dict(type='GRPO', group_size=8, beta=0.01),  # k3 KL, clip 0.2, token-level loss
     reward=dict(type='WeightedSum', rewards=[
         dict(type='SceneAttributeReward', name='attributes', model_name='test_resnet', image_size=64, weight=2.0,
-             model_options=dict(num_classes=14), checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/attributes/attributes.pth'),
-        dict(type='CLIPScore', name='clip', arch='ShapesCLIP-Tiny', checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/clip/clip.pth'),
+             model_options=dict(num_classes=14),
+             checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/attributes/attributes.pth'),
+        dict(type='CLIPScore', name='clip', arch='ShapesCLIP-Tiny',
+             checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/clip/clip.pth'),
     ]))
 train_dataloader = dict(batch_size=8, dataset=dict(type='ShapesDataset', mode='caption', seed=3, length=32))
 train_cfg = dict(max_iters=200)
@@ -25,8 +27,10 @@ test_evaluator = [
         type='SceneAttributeReward', name='geneval', output='correct', model_name='test_vit',
         model_options=dict(num_classes=14, img_size=32, patch_size=4), image_size=32,
         checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout_attributes/heldout_attributes.pth')),
-    dict(type='DistributionMetrics', metrics=['fid', 'diversity'], reference='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/real_t2i.npz',
+    dict(type='DistributionMetrics', metrics=['fid', 'diversity'],
+         reference='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/real_t2i.npz',
          feature_extractor=dict(type='TimmFeatures', model_name='test_vit', image_size=32,
                                 model_options=dict(num_classes=14, img_size=32, patch_size=4),
-                                checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout_attributes/heldout_attributes.pth')),
+                                checkpoint=('{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout_attributes/'
+                                            'heldout_attributes.pth'))),
 ]
