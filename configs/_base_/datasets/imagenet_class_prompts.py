@@ -1,4 +1,5 @@
-# 4 classes per GPU and step (x 8 samples each), as AR-GRPO's 4 GPUs x 8 images.
+# 1 class per GPU and step, x G = 8 samples: AR-GRPO's per-GPU batch of 8 images (4 GPUs: 4
+# classes, 32 images a step).
 train_dataloader = dict(
     batch_size=1, num_workers=0,
     sampler=dict(type='InfiniteSampler', shuffle=True),
