@@ -18,4 +18,5 @@ default_hooks = dict(
 custom_hooks = [dict(type='SampleGridHook', interval=50), dict(type='EvalProgressHook')]
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
-model_wrapper_cfg = dict(type='argrpo.GRPODistributedDataParallel')  # MMEngine looks it up unscoped
+# scoped: the Runner looks wrapper types up in MMEngine's root registry, which knows argrpo's child
+model_wrapper_cfg = dict(type='argrpo.GRPODistributedDataParallel')
