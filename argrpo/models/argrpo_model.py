@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from argrpo.registry import ALGORITHMS, MODELS, REWARDS
 from argrpo.utils import frozen, timed
-from .generation_model import FILE_WEIGHTS, ARGenerationModel
+from .generation_model import ARGenerationModel
 
 
 class NonFiniteError(RuntimeError):
@@ -45,7 +45,7 @@ class ARGRPOModel(ARGenerationModel):
         eval_sampler, eval_seed: as ``ARGenerationModel``.
     """
 
-    file_weights = FILE_WEIGHTS + ('reward',)
+    file_weights = ARGenerationModel.file_weights + ('reward',)
 
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, reward: dict, algorithm: dict,
                  text_encoder: Optional[dict] = None, rollout_chunk: Optional[int] = None,
@@ -140,12 +140,11 @@ class ARGRPOModel(ARGenerationModel):
                         f'{name}_min': value.min(), f'{name}_max': value.max()})
 
         with timed(log, 'time_update'):
-            experience = dict(tokens=tokens, cond=cond, cond_mask=cond_mask,
-                              advantages=algo.advantages(rewards, everything['reward'].std()),
-                              old_log_probs=old_lp if self.old_log_probs == 'rollout' else
-                              self.score_tokens(self.policy, tokens, cond, cond_mask),
-                              ref_log_probs=None if self.reference is None else
-                              self.score_tokens(self.reference, tokens, cond, cond_mask))
+            if self.old_log_probs == 'recompute':
+                old_lp = self.score_tokens(self.policy, tokens, cond, cond_mask)
+            ref_lp = None if self.reference is None else self.score_tokens(self.reference, tokens, cond, cond_mask)
+            experience = dict(tokens=tokens, cond=cond, cond_mask=cond_mask, old_log_probs=old_lp,
+                              advantages=algo.advantages(rewards, everything['reward'].std()), ref_log_probs=ref_lp)
             stats = self._update(experience, optim_wrapper, module)
         if stats is None:
             return dict(log, skipped=torch.tensor(1.0))

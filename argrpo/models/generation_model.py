@@ -13,9 +13,6 @@ from torch import Tensor
 from argrpo.registry import GENERATORS, MODELS, SAMPLERS, TOKENIZERS
 from argrpo.utils import frozen
 
-# Frozen parts read from their own files (subclasses add theirs): left out of checkpoints.
-FILE_WEIGHTS = ('tokenizer', 'text_encoder')
-
 
 @MODELS.register_module()
 class ARGenerationModel(BaseModel):
@@ -30,7 +27,8 @@ class ARGenerationModel(BaseModel):
         rollout_chunk: samples per ``generator.sample`` / VQ decode call (memory); None: all.
     """
 
-    file_weights: Tuple[str, ...] = FILE_WEIGHTS
+    # frozen parts read from their own files (subclasses add theirs): left out of checkpoints
+    file_weights: Tuple[str, ...] = ('tokenizer', 'text_encoder')
 
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, text_encoder: Optional[dict] = None,
                  eval_sampler: Optional[dict] = None, eval_seed: int = 0, rollout_chunk: Optional[int] = None,
