@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from argrpo.registry import FEATURE_EXTRACTORS
-from argrpo.utils import file_digest, frozen, load_open_clip, load_weights, open_clip_input, prepare_images, quantize, require_file
+from argrpo.utils import (file_digest, frozen, load_open_clip, load_weights, open_clip_input, prepare_images, quantize,
+                          require_file)
 
 
 class FeatureExtractor(nn.Module):
