@@ -1,19 +1,17 @@
 """Every registry of argrpo in one place.
 
-MODELS, DATASETS, DATA_SAMPLERS, HOOKS, LOOPS and METRICS are children of MMEngine's root registries, so that a
-Runner with ``default_scope='argrpo'`` finds our components. TOKENIZERS, GENERATORS, SAMPLERS,
-REWARDS, ALGORITHMS and FEATURE_EXTRACTORS (the backbones of evaluation metrics) are argrpo's own
-kinds. Each registry names the package it imports on
-first use (``locations``), so a config needs no ``custom_imports``.
+Children of MMEngine's root registries (scope 'argrpo'), so that a Runner with
+``default_scope='argrpo'`` finds our components and MMEngine's own: MODELS, MODEL_WRAPPERS,
+DATASETS, DATA_SAMPLERS, HOOKS, LOOPS, METRICS hold argrpo's; the other MMEngine kinds a run
+builds (optimizers, schedulers, visualizers, ...) get a child too, where argrpo's would go, so
+that MMEngine finds the scope in every registry tree it searches. TOKENIZERS, GENERATORS,
+SAMPLERS, REWARDS, ALGORITHMS and FEATURE_EXTRACTORS (the backbones of evaluation metrics) are
+argrpo's own kinds. Each registry names the package it imports on first use (``locations``), so
+a config needs no ``custom_imports``.
 """
 from typing import Any, Optional
 
-from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
-from mmengine.registry import DATASETS as MMENGINE_DATASETS
-from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import LOOPS as MMENGINE_LOOPS
-from mmengine.registry import METRICS as MMENGINE_METRICS
-from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine import registry as mmengine_registry
 from mmengine.registry import Registry, build_from_cfg, build_model_from_cfg
 
 
@@ -39,8 +37,10 @@ def build_model(cfg: Any, registry: Registry, default_args: Optional[dict] = Non
     return build_model_from_cfg(cfg, registry, default_args)
 
 
-def _child(name: str, parent: Registry, package: str, build_func=build_component) -> Registry:
-    return Registry(name, parent=parent, scope='argrpo', build_func=build_func,
+def _child(parent: str, package: str, build_func=None) -> Registry:
+    """argrpo's child of MMEngine's registry ``parent`` (``build_func`` None: the parent's)."""
+    parent_registry = getattr(mmengine_registry, parent)
+    return Registry(parent_registry.name, parent=parent_registry, scope='argrpo', build_func=build_func,
                     locations=[f'argrpo.{package}'])
 
 
@@ -49,13 +49,32 @@ def _own(name: str, package: str) -> Registry:
                     locations=[f'argrpo.{package}'])
 
 
-MODELS = _child('model', MMENGINE_MODELS, 'models', build_model)
-DATASETS = _child('dataset', MMENGINE_DATASETS, 'datasets')
-DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, 'datasets')
-HOOKS = _child('hook', MMENGINE_HOOKS, 'engine')
-LOOPS = _child('loop', MMENGINE_LOOPS, 'engine')
-METRICS = _child('metric', MMENGINE_METRICS, 'evaluation')
+# MMEngine's kinds that hold argrpo components
+MODELS = _child('MODELS', 'models', build_model)
+MODEL_WRAPPERS = _child('MODEL_WRAPPERS', 'models')
+DATASETS = _child('DATASETS', 'datasets', build_component)
+DATA_SAMPLERS = _child('DATA_SAMPLERS', 'datasets', build_component)
+HOOKS = _child('HOOKS', 'engine', build_component)
+LOOPS = _child('LOOPS', 'engine', build_component)
+METRICS = _child('METRICS', 'evaluation', build_component)
 
+# MMEngine's kinds that a run builds from MMEngine alone (so far)
+OPTIMIZERS = _child('OPTIMIZERS', 'engine')
+OPTIM_WRAPPERS = _child('OPTIM_WRAPPERS', 'engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child('OPTIM_WRAPPER_CONSTRUCTORS', 'engine')
+PARAM_SCHEDULERS = _child('PARAM_SCHEDULERS', 'engine')
+RUNNERS = _child('RUNNERS', 'engine')
+RUNNER_CONSTRUCTORS = _child('RUNNER_CONSTRUCTORS', 'engine')
+LOG_PROCESSORS = _child('LOG_PROCESSORS', 'engine')
+VISBACKENDS = _child('VISBACKENDS', 'engine')
+VISUALIZERS = _child('VISUALIZERS', 'engine')
+STRATEGIES = _child('STRATEGIES', 'engine')
+EVALUATOR = _child('EVALUATOR', 'evaluation')
+WEIGHT_INITIALIZERS = _child('WEIGHT_INITIALIZERS', 'models')
+FUNCTIONS = _child('FUNCTIONS', 'datasets')
+TRANSFORMS = _child('TRANSFORMS', 'datasets')
+
+# argrpo's own kinds
 TOKENIZERS = _own('tokenizer', 'tokenizers')
 GENERATORS = _own('generator', 'generators')
 SAMPLERS = _own('token sampler', 'samplers')

@@ -1,19 +1,25 @@
-"""GRPO end to end on CPU: it learns, it resumes exactly, it refuses non-finite values, its
-checkpoints are atomic, and 2 processes agree with 1."""
+"""GRPO end to end on CPU: it learns with a quiet log, it resumes exactly, it refuses non-finite
+values, its checkpoints are atomic, 2 processes agree with 1, and another generator family plugs
+in through the generator interface alone."""
+import glob
 import itertools
 import os
 import os.path as osp
 import subprocess
 
+import mmengine.registry
 import pytest
 import torch
 from argrpo_testing import TINY_VQ, randomize
+from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
+from torch import nn
 
-from argrpo.engine.launch import load_tool
+from argrpo import apis
 from argrpo.engine.checkpointing import AtomicLocalBackend
+from argrpo.generators import ARImageGenerator
 from argrpo.models import NonFiniteError
-from argrpo.registry import MODELS, REWARDS, TOKENIZERS
+from argrpo.registry import MODEL_WRAPPERS, MODELS, TOKENIZERS
 from argrpo.rewards import BaseReward
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -28,13 +34,10 @@ def vq_file(tmp_path_factory):
     return str(path)
 
 
-def run_train(work_dir, vq_file, *options, resume=None):
+def run_train(work_dir, vq_file, resume=None, **options):
     # a unique experiment name: each runner gets its own logger and message hub
-    argv = [CONFIG, '--work-dir', str(work_dir), '--cfg-options', f'model.tokenizer.checkpoint={vq_file}',
-            f'experiment_name=run{next(RUN_IDS)}', *options]
-    if resume:
-        argv += ['--resume', resume]
-    return load_tool('train').main(argv)
+    options = {'model.tokenizer.checkpoint': vq_file, 'experiment_name': f'run{next(RUN_IDS)}', **options}
+    return apis.train(apis.train_config(apis.load_config(CONFIG, options, str(work_dir)), resume=resume))
 
 
 def history(runner, key):
@@ -52,15 +55,21 @@ def test_grpo_raises_the_reward_well_beyond_noise(tmp_path, vq_file):
     # TensorBoard events and the sample grids were written
     events = [f for _, _, files in os.walk(tmp_path) for f in files if f.startswith('events.out')]
     assert events
+    assert glob.glob(str(tmp_path / '*' / 'vis_data' / 'vis_image' / 'rollout_samples_10.png'))
+    # the log holds no warning (MMEngine's registry searches, FileClient notices, dataset meta)
+    (log_file,) = glob.glob(str(tmp_path / '*' / '*.log'))
+    with open(log_file) as f:
+        warnings = [line for line in f if ' - WARNING - ' in line]
+    assert not warnings, warnings
 
 
 @pytest.mark.slow
 def test_resume_continues_exactly(tmp_path, vq_file):
-    opts = ('train_cfg.max_iters=6', 'default_hooks.checkpoint.interval=3')
-    whole = run_train(tmp_path / 'whole', vq_file, *opts)
-    first = run_train(tmp_path / 'parts', vq_file, 'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3')
+    opts = {'train_cfg.max_iters': 6, 'default_hooks.checkpoint.interval': 3}
+    whole = run_train(tmp_path / 'whole', vq_file, **opts)
+    first = run_train(tmp_path / 'parts', vq_file, **dict(opts, **{'train_cfg.max_iters': 3}))
     assert first.iter == 3
-    second = run_train(tmp_path / 'parts', vq_file, *opts, resume=str(tmp_path / 'parts' / 'iter_3.pth'))
+    second = run_train(tmp_path / 'parts', vq_file, resume=str(tmp_path / 'parts' / 'iter_3.pth'), **opts)
     a, b = whole.model.state_dict(), second.model.state_dict()
     assert any(k.startswith('reference.') for k in a)
     for key in a:
@@ -85,7 +94,6 @@ def test_atomic_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ['last.pth']
 
 
-@REWARDS.register_module(force=True)
 class NaNAfterFirst(BaseReward):
     def score(self, images, prompts):
         out = images.float().mean((1, 2, 3))
@@ -94,13 +102,13 @@ class NaNAfterFirst(BaseReward):
 
 
 def tiny_model(**kwargs):
+    """Components named by class (``type=NaNAfterFirst``) build without entering a registry."""
     kwargs.setdefault('algorithm', dict(type='GRPO', group_size=2, beta=0.1))
-    return MODELS.build(dict(
-        type='ARGRPOModel',
-        generator=dict(type='LlamaGenGPT', n_layer=1, n_head=2, dim=32, multiple_of=32, vocab_size=64,
-                       block_size=16, num_classes=4),
-        tokenizer=TINY_VQ, sampler=dict(type='TokenSampler'),
-        reward=dict(type='WeightedSum', rewards=[dict(type='NaNAfterFirst', name='flaky')]), **kwargs))
+    kwargs.setdefault('generator', dict(type='LlamaGenGPT', n_layer=1, n_head=2, dim=32, multiple_of=32,
+                                        vocab_size=64, block_size=16, num_classes=4))
+    kwargs.setdefault('reward', dict(type='WeightedSum', rewards=[dict(type=NaNAfterFirst, name='flaky')]))
+    kwargs.setdefault('sampler', dict(type='TokenSampler'))
+    return MODELS.build(dict(type='ARGRPOModel', tokenizer=TINY_VQ, **kwargs))
 
 
 def test_nonfinite_reward_skips_the_step_or_stops(capsys):
@@ -121,6 +129,7 @@ def test_reference_is_a_frozen_copy_of_the_policy():
         assert torch.equal(p, r) and not r.requires_grad and p.requires_grad, name
     model.train()
     assert model.policy.training and not model.reference.training and not model.tokenizer.training
+    assert not model.reward.training and not any(p.requires_grad for p in model.reward.parameters())
     assert tiny_model(algorithm=dict(type='GRPO', group_size=2, beta=0.0)).reference is None
     # checkpoints hold what training changes; the frozen parts come from their own files
     assert {key.split('.')[0] for key in model.state_dict()} == {'policy', 'reference'}
@@ -130,12 +139,13 @@ def test_reference_is_a_frozen_copy_of_the_policy():
 def test_two_cpu_processes_match_one(tmp_path, vq_file):
     """Greedy rollouts make the samples deterministic: 2 ranks x 1 prompt and 1 rank x 2 prompts
     see the same groups, so the global reward statistics and the update agree."""
-    opts = ['train_cfg.max_iters=1', 'model.sampler.greedy=True', 'train_dataloader.sampler.shuffle=False',
-            'model.algorithm.inner_epochs=1', 'model.algorithm.minibatches=1', 'randomness.seed=3']
-    single = run_train(tmp_path / 'one', vq_file, *opts, 'train_dataloader.batch_size=4')
+    opts = {'train_cfg.max_iters': 1, 'model.sampler.greedy': True, 'train_dataloader.sampler.shuffle': False,
+            'model.algorithm.inner_epochs': 1, 'model.algorithm.minibatches': 1, 'randomness.seed': 3}
+    single = run_train(tmp_path / 'one', vq_file, **opts, **{'train_dataloader.batch_size': 4})
     env = dict(os.environ, PORT='29611', PYTHONPATH=ROOT)
     cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir', str(tmp_path / 'two'),
-           '--cfg-options', f'model.tokenizer.checkpoint={vq_file}', *opts, 'train_dataloader.batch_size=2']
+           '--cfg-options', f'model.tokenizer.checkpoint={vq_file}', *[f'{k}={v}' for k, v in opts.items()],
+           'train_dataloader.batch_size=2']
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert osp.isfile(tmp_path / 'two' / 'iter_1.pth')
@@ -148,3 +158,98 @@ def test_two_cpu_processes_match_one(tmp_path, vq_file):
     assert logs, proc.stdout[-2000:]
     logged = float(logs[-1].split('reward_mean:')[1].split()[0])
     assert logged == pytest.approx(history(single, 'reward_mean')[0].item(), abs=2e-4)
+
+
+def test_rollout_images_reach_hooks_through_the_message_hub():
+    model = tiny_model(reward=dict(type='GradientReward'), keep_images=3)
+    optim = OptimWrapper(torch.optim.SGD(model.policy.parameters(), lr=0.1))
+    log = model.train_step(dict(cond=[0, 1], prompt=['a', 'b']), optim)
+    assert log['skipped'].item() == 0.0 and {'time_rollout', 'time_decode', 'time_reward', 'time_update'} <= set(log)
+    images = MessageHub.get_current_instance().get_info('rollout_images')
+    assert images.shape == (3, 3, 8, 8) and images.device.type == 'cpu'
+    # the images are posted for this run only, not saved in checkpoints
+    assert 'rollout_images' not in MessageHub.get_current_instance().state_dict()['runtime_info']
+
+
+def test_forward_modes_follow_mmengine():
+    model = tiny_model(reward=dict(type='GradientReward'))
+    tokens, cond = torch.randint(0, 64, (2, 16)), torch.tensor([0, 3])
+    log_probs, entropy = model(mode='tensor', tokens=tokens, cond=cond)
+    assert log_probs.shape == entropy.shape == (2, 16)
+    losses = model(mode='loss', tokens=tokens, cond=cond, old_log_probs=log_probs.detach(),
+                   advantages=torch.tensor([1.0, -1.0]), ref_log_probs=log_probs.detach())
+    assert losses['loss'].requires_grad and losses['ratio'].item() == pytest.approx(1.0)
+    samples = model.val_step(dict(cond=[1, 2], prompt=['b', 'c'], index=[0, 1]))  # BaseModel's: 'predict'
+    assert [s['index'] for s in samples] == [0, 1] and samples[0]['image'].shape == (3, 8, 8)
+    with pytest.raises(ValueError, match='mode'):
+        model(mode='log_prob', tokens=tokens, cond=cond)
+
+
+def test_sync_reference_copies_or_moves_by_ema():
+    model = tiny_model()
+    with torch.no_grad():
+        for p in model.policy.parameters():
+            p.add_(1.0)
+    ref, pol = next(model.reference.parameters()), next(model.policy.parameters())
+    start = ref.clone()
+    model.sync_reference(0.25)
+    torch.testing.assert_close(ref, start + 0.25)
+    model.sync_reference()
+    assert torch.equal(ref, pol)
+
+
+def test_ddp_wrapper_lives_in_the_argrpo_registry():
+    assert MODEL_WRAPPERS.get('GRPODistributedDataParallel') is not None
+    assert 'GRPODistributedDataParallel' not in mmengine.registry.MODEL_WRAPPERS.module_dict
+    # how the Runner looks the configured wrapper up
+    assert mmengine.registry.MODEL_WRAPPERS.get('argrpo.GRPODistributedDataParallel') is \
+        MODEL_WRAPPERS.get('GRPODistributedDataParallel')
+
+
+class BigramGenerator(ARImageGenerator):
+    """A second generator family: the next token depends on the class and the previous token only.
+    Its decoding state is the class of each row (the interface leaves the state to the family)."""
+
+    def __init__(self, num_classes: int = 4, vocab_size: int = 64, block_size: int = 16):
+        super().__init__()
+        self.num_classes, self.block_size, self.cls_token_num = num_classes, block_size, 1
+        self.first = nn.Embedding(num_classes + 1, vocab_size)  # + the null class
+        self.next = nn.Embedding(vocab_size, vocab_size)
+
+    def forward(self, tokens, cond, cond_mask=None):
+        return torch.cat([self.first(cond)[:, None], self.next(tokens[:, :-1])], 1)
+
+    def new_caches(self, batch, max_len):
+        return {}
+
+    def prefill(self, cond, cond_mask, caches):
+        return self.first(cond)
+
+    def decode_step(self, tokens, pos, cond_mask, caches):
+        return self.next(tokens)
+
+    def check_condition(self, cond):
+        if cond.dim() != 1:
+            raise ValueError('class ids [B]')
+
+    def null_condition(self, cond):
+        return torch.full_like(cond, self.num_classes)
+
+
+def test_a_second_generator_family_trains_with_grpo():
+    model = tiny_model(generator=dict(type=BigramGenerator), reward=dict(type='GradientReward'),
+                       sampler=dict(type='TokenSampler', cfg_scale=2.0))
+    before = model.policy.next.weight.clone()
+    optim = OptimWrapper(torch.optim.SGD(model.policy.parameters(), lr=1.0))
+    log = model.train_step(dict(cond=[0, 1], prompt=['a', 'b']), optim)
+    assert log['skipped'].item() == 0.0 and log['ratio'].item() == pytest.approx(1.0, abs=1e-5)
+    assert not torch.equal(model.policy.next.weight, before)
+    assert len(model.val_step(dict(cond=[2], prompt=['c'], index=[0]))) == 1
+
+
+def test_a_generator_without_the_whole_interface_cannot_be_built():
+    class NoCache(BigramGenerator):
+        new_caches = ARImageGenerator.new_caches
+
+    with pytest.raises(TypeError, match='new_caches'):
+        NoCache()

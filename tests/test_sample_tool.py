@@ -1,5 +1,8 @@
-import importlib.util
+"""tools/sample.py as users run it: the files hold what the generation path draws for the seed."""
+import os
 import os.path as osp
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,21 +10,19 @@ import torch
 from argrpo_testing import TINY_GPT, TINY_VQ, randomize
 from PIL import Image
 
-from argrpo.engine.launch import load_tool
 from argrpo.registry import GENERATORS, TOKENIZERS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def sample(*args):
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'sample.py'), *map(str, args)]
+    return subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture
-def tiny_config(tmp_path):
+@pytest.fixture(scope='module')
+def tiny_config(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp('sample')
     gpt = randomize(GENERATORS.build(TINY_GPT))
     vq = randomize(TOKENIZERS.build(TINY_VQ), std=0.1)
     torch.save({'model': gpt.state_dict()}, tmp_path / 'gpt.pt')
@@ -35,10 +36,10 @@ def tiny_config(tmp_path):
 def test_sample_tool_writes_grid_and_images(tiny_config):
     tmp, cfg = tiny_config
     out = tmp / 'out'
-    sample = load_tool('sample')
-    argv = [cfg, '--gpt-ckpt', str(tmp / 'gpt.pt'), '--vq-ckpt', str(tmp / 'vq.pt'),
-            '--classes', '1', '7', '--num-per-prompt', '3', '--batch-size', '4', '--out-dir', str(out)]
-    grid = sample.main(argv)
+    args = [cfg, '--gpt-ckpt', tmp / 'gpt.pt', '--vq-ckpt', tmp / 'vq.pt', '--classes', 1, 7,
+            '--num-per-prompt', 3, '--batch-size', 4, '--out-dir']
+    proc = sample(*args, out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     files = sorted((out / 'images').iterdir())
     assert [f.name for f in files] == ['00000_1.png', '00001_1.png', '00002_1.png',
                                        '00003_7.png', '00004_7.png', '00005_7.png']
@@ -52,17 +53,17 @@ def test_sample_tool_writes_grid_and_images(tiny_config):
                         generator=torch.Generator().manual_seed(0)).tokens
     expected = ((vq.decode(tokens)[0] + 1) / 2 * 255).round().byte().permute(1, 2, 0).numpy()
     assert np.abs(img.astype(int) - expected.astype(int)).max() <= 1
-    grid_img = np.asarray(Image.open(grid))
+    grid_img = np.asarray(Image.open(out / 'grid.png'))
     assert grid_img.shape[0] > 8 * 2 and grid_img.shape[1] > 8 * 3
     # same seed, same images
-    sample.main(argv[:-1] + [str(tmp / 'again')])
+    assert sample(*args, tmp / 'again').returncode == 0
     assert np.array_equal(img, np.asarray(Image.open(tmp / 'again' / 'images' / '00000_1.png')))
 
 
 def test_sample_tool_errors(tiny_config):
     tmp, cfg = tiny_config
-    sample = load_tool('sample')
-    with pytest.raises(ValueError, match='text_encoder'):
-        sample.main([cfg, '--prompts', str(tmp / 'p.txt')])
-    with pytest.raises(ValueError, match=r'class ids must lie in \[0, 10\)'):
-        sample.main([cfg, '--classes', '12', '--out-dir', str(tmp / 'o')])
+    (tmp / 'p.txt').write_text('a red circle\n')
+    proc = sample(cfg, '--prompts', tmp / 'p.txt', '--out-dir', tmp / 'o')
+    assert proc.returncode != 0 and 'need a model.text_encoder' in proc.stderr
+    proc = sample(cfg, '--classes', 12, '--out-dir', tmp / 'o')
+    assert proc.returncode != 0 and 'class ids must lie in [0, 10)' in proc.stderr

@@ -4,8 +4,9 @@ that trains and improves on a laptop CPU in minutes.
     python tools/demo.py [--task c2i|t2i] [--work-dir work_dirs/demo] [--seed 0] [--quick]
 
 The world, its judges and its configs live in projects/shapes_world (see its README). Stages,
-each a config of projects/shapes_world/configs run with tools/train.py's code (a stage whose
-exported weights exist is reused, so a second run with another --seed only repeats GRPO):
+each a config of projects/shapes_world/configs trained by argrpo.apis.train, as tools/train.py
+does (a stage whose exported weights exist is reused, so a second run with another --seed only
+repeats GRPO):
   vq          a LlamaGen VQ tokenizer of the world                    -> vq/vq.pt
   clip        a small CLIP (open_clip, contrastive)                   -> clip/clip.pth
   class-to-image (--task c2i, 12 classes: colour x shape):
@@ -17,8 +18,8 @@ exported weights exist is reused, so a second run with another --seed only repea
   heldout_attributes  the held-out attribute judge                    -> heldout_attributes/...
   gpt_t2i             the supervised text-conditional GPT             -> gpt_t2i/gpt.pt
   grpo        AR-GRPO on the GPT                                      -> grpo_<task>_seed<S>/
-Then tools/test.py's code evaluates the GPT before and after GRPO on the same seeds and writes a
-before/after table (results_<task>_seed<S>.md / .json) and sample grids (eval_*/samples_grid.png).
+Then argrpo.apis.evaluate (as tools/test.py) evaluates the GPT before and after GRPO on the same seeds and
+writes a before/after table (results_<task>_seed<S>.md / .json) and sample grids (eval_*/samples_grid.png).
 ``--quick`` shortens every stage (the test suite's version; same direction, more noise).
 """
 import argparse
@@ -32,7 +33,9 @@ from typing import Dict, List
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from argrpo.engine.launch import load_tool  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+from argrpo import apis  # noqa: E402
 from projects.shapes_world.shapes_world import ShapesDataset  # noqa: E402
 
 CONFIGS = osp.join(ROOT, 'projects', 'shapes_world', 'configs')
@@ -78,10 +81,15 @@ def run_id(name: str) -> str:
     return f'experiment_name=demo_{name}_{time.strftime("%H%M%S")}_{time.perf_counter_ns()}'
 
 
+def overrides(options: List[str]) -> dict:
+    """'key=value' strings (the --cfg-options syntax) as a dict."""
+    return {key: DictAction._parse_iterable(value) for key, value in (o.split('=', 1) for o in options)}
+
+
 def train_stage(name: str, config: str, work_dir: str, options: List[str]) -> None:
     started = time.perf_counter()
     print(f'[demo] stage {name}: training ({osp.relpath(config, ROOT)})', flush=True)
-    runner = load_tool('train').main([config, '--work-dir', work_dir, '--cfg-options', run_id(name), *options])
+    runner = apis.train(apis.load_config(config, overrides([run_id(name), *options]), work_dir))
     del runner
     gc.collect()
     print(f'[demo] stage {name}: done in {time.perf_counter() - started:.0f} s', flush=True)
@@ -91,8 +99,8 @@ def evaluate(config: str, checkpoint: str, work_dir: str, options: List[str]) ->
     if osp.isfile(osp.join(work_dir, 'metrics.json')):
         with open(osp.join(work_dir, 'metrics.json')) as f:
             return json.load(f)
-    metrics = load_tool('test').main([config, checkpoint, '--work-dir', work_dir,
-                                      '--cfg-options', run_id('eval'), *options])
+    cfg = apis.load_config(config, overrides([run_id('eval'), *options]), work_dir)
+    metrics = apis.evaluate(apis.evaluation_config(cfg), checkpoint)
     gc.collect()
     return metrics
 

@@ -4,20 +4,19 @@
     python tools/sample.py CONFIG --prompts prompts.txt --gpt-ckpt G.pt --vq-ckpt V.pt
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from tqdm import tqdm
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from argrpo.registry import GENERATORS, SAMPLERS, TOKENIZERS  # noqa: E402
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # this checkout's argrpo
+from argrpo.apis import build_generation_model, load_config  # noqa: E402
 from argrpo.utils import image_grid, read_prompts, save_png, to_uint8  # noqa: E402
 
 
-def parse_args(argv=None):
+def parse_args():
     parser = argparse.ArgumentParser(description='Sample images with an AR generator')
     parser.add_argument('config')
     parser.add_argument('--gpt-ckpt', help='overrides model.generator.checkpoint')
@@ -36,15 +35,15 @@ def parse_args(argv=None):
     parser.add_argument('--out-dir', default='outputs/samples')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
-    return parser.parse_args(argv)
+    args = parser.parse_args()
+    if args.num_per_prompt < 1 or args.batch_size < 1:
+        parser.error('--num-per-prompt and --batch-size must be >= 1')
+    return args
 
 
-def main(argv=None) -> str:
-    args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model_cfg = cfg.model
+def main() -> None:
+    args = parse_args()
+    model_cfg = load_config(args.config, args.cfg_options).model
     if args.gpt_ckpt:
         model_cfg.generator.checkpoint = args.gpt_ckpt
     if args.vq_ckpt:
@@ -52,47 +51,27 @@ def main(argv=None) -> str:
     for key in ('cfg_scale', 'temperature', 'top_k', 'top_p'):
         if getattr(args, key) is not None:
             model_cfg.sampler[key] = getattr(args, key)
-    if args.num_per_prompt < 1 or args.batch_size < 1:
-        raise ValueError('--num-per-prompt and --batch-size must be >= 1')
+    model = build_generation_model(model_cfg).to(args.device)
 
-    device = torch.device(args.device)
-    sampler = SAMPLERS.build(model_cfg.sampler)
-    generator = GENERATORS.build(model_cfg.generator).to(device).eval()
-    tokenizer = TOKENIZERS.build(model_cfg.tokenizer).to(device).eval()
     if args.classes is not None:
-        labels = [str(c) for c in args.classes]
-        conds = torch.tensor(args.classes).repeat_interleave(args.num_per_prompt)
-        encode = None
+        conds, labels = args.classes, [str(c) for c in args.classes]
     else:
-        if 'text_encoder' not in model_cfg:
-            raise ValueError(f'{args.config} has no model.text_encoder: --prompts needs one')
-        prompts = read_prompts(args.prompts)
-        labels = [f'p{i}' for i in range(len(prompts))]
-        conds = [p for p in prompts for _ in range(args.num_per_prompt)]
-        encode = TOKENIZERS.build(model_cfg.text_encoder).to(device).eval()
-    names = [lab for lab in labels for _ in range(args.num_per_prompt)]
+        conds = read_prompts(args.prompts)
+        labels = [f'p{i}' for i in range(len(conds))]
+    conds = [c for c in conds for _ in range(args.num_per_prompt)]
+    names = [label for label in labels for _ in range(args.num_per_prompt)]
 
-    rng = torch.Generator(device).manual_seed(args.seed)
+    rng = torch.Generator(args.device).manual_seed(args.seed)
     images = []
-    os.makedirs(osp.join(args.out_dir, 'images'), exist_ok=True)
-    with torch.no_grad():
-        for start in tqdm(range(0, len(conds), args.batch_size), desc='sampling', unit='batch'):
-            batch = conds[start:start + args.batch_size]
-            if encode is None:
-                cond, mask = batch.to(device), None
-            else:
-                cond, mask = encode(list(batch))
-            tokens = generator.sample(cond, sampler, cond_mask=mask, generator=rng).tokens
-            decoded = tokenizer.decode(tokens).cpu()
-            for i, img in enumerate(to_uint8(decoded)):
-                save_png(img, osp.join(args.out_dir, 'images',
-                                       f'{start + i:05d}_{names[start + i]}.png'))
-            images.append(decoded)
+    for start in tqdm(range(0, len(conds), args.batch_size), desc='sampling', unit='batch'):
+        batch = model.generate(conds[start:start + args.batch_size], generator=rng).cpu()
+        for i, image in enumerate(to_uint8(batch)):
+            save_png(image, osp.join(args.out_dir, 'images', f'{start + i:05d}_{names[start + i]}.png'))
+        images.append(batch)
     grid_path = osp.join(args.out_dir, 'grid.png')
     save_png(image_grid(torch.cat(images), nrow=args.num_per_prompt if args.num_per_prompt > 1 else None),
              grid_path)
     print(f'wrote {len(conds)} images to {osp.join(args.out_dir, "images")} and {grid_path}')
-    return grid_path
 
 
 if __name__ == '__main__':

@@ -48,6 +48,11 @@ class ClassPromptDataset(Dataset):
     def __len__(self) -> int:
         return len(self.classes) * self.repeat
 
+    @property
+    def metainfo(self) -> dict:
+        """MMEngine's ``dataset_meta`` of evaluators and visualizers."""
+        return dict(classes=tuple(self.names))
+
     def __getitem__(self, index: int) -> dict:
         cls = self.classes[index % len(self.classes)]
         return dict(cond=cls, prompt=self.template.format(self.names[cls]), index=index)
@@ -62,6 +67,11 @@ class PromptFileDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.prompts) * self.repeat
+
+    @property
+    def metainfo(self) -> dict:
+        """MMEngine's ``dataset_meta`` of evaluators and visualizers."""
+        return dict(prompts=tuple(self.prompts))
 
     def __getitem__(self, index: int) -> dict:
         prompt = self.prompts[index % len(self.prompts)]

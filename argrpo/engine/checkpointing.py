@@ -4,17 +4,20 @@
   the few non-tensor objects MMEngine stores. ``allow_mmengine_checkpoints`` allow-lists exactly
   those; safe loading stays on.
 * MMEngine writes checkpoints in place: a kill mid-write leaves a truncated file. The
-  'atomic_local' backend writes to a temporary file and renames it, so the previous checkpoint
-  (and ``last_checkpoint``) stay usable. ``CheckpointHook(backend_args=dict(backend='atomic_local'))``.
+  'atomic_local' file backend writes to a temporary file and renames it, so the previous
+  checkpoint (and ``last_checkpoint``) stay usable; ``AtomicCheckpointHook`` saves through it.
 """
-import os
-import tempfile
+import logging
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 from mmengine.fileio import LocalBackend, register_backend
+from mmengine.hooks import CheckpointHook
+
+from argrpo.registry import HOOKS
+from argrpo.utils import atomic_write
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -32,20 +35,39 @@ def allow_mmengine_checkpoints() -> None:
 class AtomicLocalBackend(LocalBackend):
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        filepath = os.fspath(filepath)
-        directory = os.path.dirname(os.path.abspath(filepath))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_', suffix=os.path.basename(filepath))
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(obj)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, filepath)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(filepath, lambda f: f.write(obj))
 
     def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
         self.put(obj.encode(encoding), filepath)
+
+
+class _DropFileClientNotices(logging.Filter):
+    """MMEngine 0.10's ``CheckpointHook.before_train`` and ``save_checkpoint`` build a FileClient
+    whatever the settings (kept for backward compatibility); FileClient and its 'disk' backend
+    then announce their own deprecation, which no setting of ours can avoid."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ('"FileClient" will be deprecated' in message or '"HardDiskBackend" is the alias' in message)
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """MMEngine's ``CheckpointHook`` writing through the 'atomic_local' backend (unless
+    ``backend_args`` says otherwise). It saves the parameter schedulers' state when the run has
+    schedulers (MMEngine's hook warns at a run without them), and keeps MMEngine's notices
+    about its own FileClient out of the run's log."""
+
+    def __init__(self, *args, backend_args: Optional[dict] = None, **kwargs):
+        super().__init__(*args, backend_args=backend_args or dict(backend='atomic_local'), **kwargs)
+        self._quiet = _DropFileClientNotices()
+
+    def before_run(self, runner) -> None:
+        runner.logger.addFilter(self._quiet)
+
+    def after_run(self, runner) -> None:
+        runner.logger.removeFilter(self._quiet)
+
+    def before_train(self, runner) -> None:
+        self.save_param_scheduler = self.save_param_scheduler and runner.param_schedulers is not None
+        super().before_train(runner)

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from argrpo.registry import FEATURE_EXTRACTORS
-from argrpo.utils import file_digest, frozen, load_open_clip, load_weights, prepare_images, quantize, require_file
+from argrpo.utils import (file_digest, frozen, load_open_clip, load_weights, open_clip_input, prepare_images, quantize,
+                          require_file)
 
 
 class FeatureExtractor(nn.Module):
@@ -113,9 +114,7 @@ class OpenCLIPFeatures(FeatureExtractor):
         super().__init__(f'open_clip:{arch}', checkpoint, how_to_get)
         self.model = load_open_clip(arch, self.checkpoint, 'OpenCLIPFeatures', how_to_get)
         frozen(self.model)
-        size = self.model.visual.image_size
-        self.image_size = size if isinstance(size, int) else size[0]
-        self.mean, self.std = self.model.visual.preprocess_cfg['mean'], self.model.visual.preprocess_cfg['std']
+        self.image_size, self.mean, self.std = open_clip_input(self.model)
 
     def forward(self, images: Tensor) -> Dict[str, Tensor]:
         x = prepare_images(quantize(images), self.image_size, self.mean, self.std)

@@ -18,7 +18,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from argrpo.utils import require_file
+from argrpo.utils import atomic_write, require_file
 from .functional import feature_statistics
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
@@ -105,10 +105,8 @@ def load_reference(path: Optional[str], extractor, cache_dir: Optional[str] = No
         if not osp.exists(cache):
             print_log(f'computing reference features of {path} with {extractor.identity}', logger='current')
             features = compute_features(path, extractor, batch_size)
-            os.makedirs(osp.dirname(cache), exist_ok=True)
-            tmp = cache + '.tmp.npz'
-            np.savez(tmp, extractor=extractor.identity, source=osp.abspath(path), **features)
-            os.replace(tmp, cache)
+            atomic_write(cache, lambda f: np.savez(f, extractor=extractor.identity, source=osp.abspath(path),
+                                                   **features))
         path = cache
     data = np.load(path)
     if 'extractor' in data.files:

@@ -1,13 +1,19 @@
-"""What every AR image generator offers on top of its forward pass: sampling with a KV cache and
-teacher-forced log-probs of given tokens, both under the same decoding strategy."""
-from typing import NamedTuple, Optional, Sequence, Tuple
+"""The interface of autoregressive image generators, and what it gives every one of them:
+sampling with the generator's cache, and teacher-forced log-probs of given tokens, both under
+the same decoding strategy.
+
+A family (LlamaGen's GPT in gpt.py, or another) subclasses ``ARImageGenerator`` and implements its
+abstract methods; nothing else in argrpo needs to know it. Sequence positions count the
+``cls_token_num`` condition positions first, then the ``block_size`` image tokens.
+"""
+from abc import abstractmethod
+from typing import Any, NamedTuple, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from argrpo.samplers import TokenSampler
-from .kv_cache import KVCache
 from .onednn import onednn_linears
 
 
@@ -17,29 +23,41 @@ class Rollout(NamedTuple):
 
 
 class ARImageGenerator(BaseModule):
-    """Subclasses define ``forward`` (teacher-forced logits), ``prefill``, ``decode_step``,
-    ``new_caches``, ``check_condition`` and ``null_condition``; ``block_size`` and
-    ``cls_token_num`` give the image and condition lengths."""
+    """An AR generator over ``block_size`` image tokens after ``cls_token_num`` condition
+    positions. A subclass that leaves an abstract method out cannot be built.
+
+    Conditions ``cond`` are what the family takes (class ids [B], caption features [B, T, C], ...);
+    ``cond_mask`` [B, T] marks the real caption tokens, or is None.
+    """
 
     block_size: int
     cls_token_num: int
-    onednn_decode: bool = True  # CPU float32 rollouts through oneDNN (see onednn.py)
 
-    def new_caches(self, batch: int, max_len: int, dtype: torch.dtype) -> Sequence[KVCache]:
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, tokens: Tensor, cond: Tensor, cond_mask: Optional[Tensor] = None) -> Tensor:
+        """Teacher-forced logits [B, L, V]: position t predicts ``tokens[:, t]`` from the
+        condition and ``tokens[:, :t]``."""
 
-    def prefill(self, cond: Tensor, cond_mask: Optional[Tensor], caches: Sequence[KVCache]) -> Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def new_caches(self, batch: int, max_len: int) -> Any:
+        """Empty decoding state for ``batch`` sequences of up to ``max_len`` positions (LlamaGen:
+        one KV cache per layer, in the weights' dtype and device)."""
 
-    def decode_step(self, tokens: Tensor, pos: int, cond_mask: Optional[Tensor],
-                    caches: Sequence[KVCache]) -> Tensor:
-        raise NotImplementedError
+    @abstractmethod
+    def prefill(self, cond: Tensor, cond_mask: Optional[Tensor], caches: Any) -> Tensor:
+        """Run the condition positions into ``caches``; logits [B, V] of the first image token."""
 
+    @abstractmethod
+    def decode_step(self, tokens: Tensor, pos: int, cond_mask: Optional[Tensor], caches: Any) -> Tensor:
+        """Feed ``tokens`` [B] at sequence position ``pos``; logits [B, V] of the next token."""
+
+    @abstractmethod
     def check_condition(self, cond: Tensor) -> None:
-        raise NotImplementedError
+        """Raise a ValueError naming what is wrong when ``cond`` is no condition of this model."""
 
+    @abstractmethod
     def null_condition(self, cond: Tensor) -> Tensor:
-        raise NotImplementedError
+        """The unconditional twin of each condition (classifier-free guidance)."""
 
     def _with_null(self, cond: Tensor, cond_mask: Optional[Tensor],
                    sampler: TokenSampler) -> Tuple[Tensor, Optional[Tensor]]:
@@ -56,13 +74,14 @@ class ARImageGenerator(BaseModule):
                uniforms: Optional[Tensor] = None) -> Rollout:
         """Draw ``num_tokens`` (default ``block_size``) image tokens per condition, with random
         numbers from ``generator``, or from ``uniforms`` [B, num_tokens] (one row per sample makes
-        each sample independent of the batch it is drawn in)."""
+        each sample independent of the batch it is drawn in). On CPU in float32 the linear layers
+        run through oneDNN (see onednn.py)."""
         B, L, T = len(cond), num_tokens or self.block_size, self.cls_token_num
         cond_all, mask_all = self._with_null(cond, cond_mask, sampler)
-        caches = self.new_caches(len(cond_all), T + L - 1, self.tok_embeddings.weight.dtype)
+        caches = self.new_caches(len(cond_all), T + L - 1)
         tokens = torch.empty(B, L, dtype=torch.long, device=cond.device)
         log_probs = torch.empty(B, L, device=cond.device)
-        with onednn_linears(self, len(cond_all), self.onednn_decode):
+        with onednn_linears(self, len(cond_all)):
             logits = self.prefill(cond_all, mask_all, caches)
             for t in range(L):
                 if t > 0:

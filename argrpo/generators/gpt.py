@@ -273,9 +273,10 @@ class LlamaGenGPT(ARImageGenerator):
                        self.tok_embeddings(tokens[:, :-1])], 1)
         return self._run(self.tok_dropout(h), 0, cond_mask)[:, self.cls_token_num - 1:]
 
-    def new_caches(self, batch: int, max_len: int, dtype: torch.dtype) -> Sequence[KVCache]:
-        att = self.layers[0].attention
-        return [KVCache(batch, att.n_kv_head, max_len, att.head_dim, dtype, self.output.weight.device)
+    def new_caches(self, batch: int, max_len: int) -> Sequence[KVCache]:
+        """One static KV cache per layer, in the dtype and on the device of the weights."""
+        att, weight = self.layers[0].attention, self.tok_embeddings.weight
+        return [KVCache(batch, att.n_kv_head, max_len, att.head_dim, weight.dtype, weight.device)
                 for _ in self.layers]
 
     def prefill(self, cond: Tensor, cond_mask: Optional[Tensor], caches: Sequence[KVCache]) -> Tensor:

@@ -20,11 +20,11 @@ def onednn_usable(module: nn.Module) -> bool:
 
 
 @contextlib.contextmanager
-def onednn_linears(module: nn.Module, rows: int, enabled: bool = True) -> Iterator[None]:
+def onednn_linears(module: nn.Module, rows: int) -> Iterator[None]:
     """Within the block, every bias-free ``nn.Linear`` of ``module`` runs on weights reordered
     once into oneDNN's blocked layout for products of about ``rows`` rows (any row count
     works). Inference only: no gradient flows. Does nothing where oneDNN cannot serve."""
-    if not (enabled and onednn_usable(module)):
+    if not onednn_usable(module):
         yield
         return
     linears = [m for m in module.modules() if isinstance(m, nn.Linear) and m.bias is None]

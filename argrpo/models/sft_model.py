@@ -3,15 +3,15 @@ from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from mmengine.model import BaseModel
 from torch import Tensor
 
 from argrpo.registry import GENERATORS, MODELS, TOKENIZERS
 from argrpo.utils import frozen
-from .frozen_parts import FrozenPartsModel
 
 
 @MODELS.register_module()
-class ARSFTModel(FrozenPartsModel):
+class ARSFTModel(BaseModel):
     """LlamaGen's pre-training objective. As in LlamaGen, a sample's condition is replaced by the
     null condition (the null class, or the learned empty caption) with the generator's own
     ``class_dropout_prob``, which teaches the unconditional model that classifier-free guidance
@@ -21,8 +21,6 @@ class ARSFTModel(FrozenPartsModel):
         generator: the GPT to train. tokenizer: the frozen VQ tokenizer (from its file).
         text_encoder: for text-to-image, the frozen caption encoder.
     """
-
-    frozen_parts = ('tokenizer', 'text_encoder')
 
     def __init__(self, generator: dict, tokenizer: dict, text_encoder: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None):

@@ -9,6 +9,8 @@ from typing import Dict, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from argrpo.utils import frozen
+
 
 class BaseReward(nn.Module):
 
@@ -20,11 +22,8 @@ class BaseReward(nn.Module):
         raise NotImplementedError
 
     def freeze(self) -> 'BaseReward':
-        self.requires_grad_(False)
-        return self.eval()
-
-    def train(self, mode: bool = True) -> 'BaseReward':
-        return super().train(False)  # reward models never leave eval mode
+        """Call at the end of ``__init__``: ``utils.frozen`` on the whole reward."""
+        return frozen(self)
 
     @torch.no_grad()
     def components(self, images: Tensor, prompts: Sequence[str]) -> Dict[str, Tensor]:

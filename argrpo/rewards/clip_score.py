@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from argrpo.registry import REWARDS
-from argrpo.utils import load_open_clip, prepare_images
+from argrpo.utils import load_open_clip, open_clip_input, prepare_images
 from .base import BaseReward
 
 
@@ -35,10 +35,7 @@ class CLIPScore(BaseReward):
         import open_clip
         self.model = load_open_clip(arch, checkpoint, type(self).__name__, self.how_to_get)
         self.tokenizer = open_clip.get_tokenizer(arch)
-        cfg = self.model.visual.preprocess_cfg
-        size = self.model.visual.image_size
-        self.image_size = size if isinstance(size, int) else size[0]
-        self.mean, self.std = cfg['mean'], cfg['std']
+        self.image_size, self.mean, self.std = open_clip_input(self.model)
         self.scale = scale
         if levels is not None and len(levels[1]) != len(levels[0]) + 1:
             raise ValueError('levels needs one more value than thresholds')

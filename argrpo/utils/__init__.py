@@ -1,9 +1,11 @@
 from .checkpoint import file_digest, load_state_dict_file, load_weights, require_file
-from .modules import frozen
+from .files import atomic_write
 from .images import image_grid, prepare_images, quantize, save_png, to_uint8, to_unit
-from .open_clip_models import create_open_clip, load_open_clip
+from .modules import frozen, unwrap_model
+from .open_clip_models import create_open_clip, load_open_clip, open_clip_input
 from .prompts import read_prompts
+from .timer import timed
 
-__all__ = ['frozen', 'file_digest', 'load_state_dict_file', 'load_weights', 'require_file', 'image_grid',
-           'prepare_images', 'quantize', 'save_png', 'to_uint8', 'to_unit', 'create_open_clip',
-           'load_open_clip', 'read_prompts']
+__all__ = ['file_digest', 'load_state_dict_file', 'load_weights', 'require_file', 'atomic_write', 'image_grid',
+           'prepare_images', 'quantize', 'save_png', 'to_uint8', 'to_unit', 'frozen', 'unwrap_model',
+           'create_open_clip', 'load_open_clip', 'open_clip_input', 'read_prompts', 'timed']

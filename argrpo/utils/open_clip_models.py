@@ -1,5 +1,5 @@
 """open_clip models built offline with weights from local files."""
-from typing import Optional
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -20,3 +20,10 @@ def load_open_clip(arch: str, checkpoint: Optional[str], user: str, how_to_get: 
         raise FileNotFoundError(f'{user} needs checkpoint=: a local file with {arch} weights. {how_to_get}')
     load_weights(model, checkpoint, f'{user} ({arch}) checkpoint', how_to_get)
     return model
+
+
+def open_clip_input(model: torch.nn.Module) -> Tuple[int, Sequence[float], Sequence[float]]:
+    """Input size, mean and std of an open_clip model's image tower (for ``prepare_images``)."""
+    size = model.visual.image_size
+    cfg = model.visual.preprocess_cfg
+    return (size if isinstance(size, int) else size[0]), cfg['mean'], cfg['std']

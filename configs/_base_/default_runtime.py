@@ -11,11 +11,12 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # atomic writes: a kill while saving leaves the previous checkpoint usable
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=3,
-                    save_last=True, backend_args=dict(backend='atomic_local')),
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=3,
+                    save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 custom_hooks = [dict(type='SampleGridHook', interval=50), dict(type='EvalProgressHook')]
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
-model_wrapper_cfg = dict(type='GRPODistributedDataParallel')
+# scoped: the Runner looks wrapper types up in MMEngine's root registry, which knows argrpo's child
+model_wrapper_cfg = dict(type='argrpo.GRPODistributedDataParallel')

@@ -2,7 +2,6 @@
 next stage loads it through the real loading code: LlamaGen's ``{'model': state_dict}`` for VQ
 tokenizers and GPTs, a plain state dict for timm and open_clip models."""
 import operator
-import os
 import os.path as osp
 from typing import Optional
 
@@ -10,9 +9,9 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 
 from argrpo.registry import HOOKS
+from argrpo.utils import atomic_write, unwrap_model
 
 
 @HOOKS.register_module()
@@ -31,10 +30,8 @@ class ExportWeightsHook(Hook):
     def after_train(self, runner) -> None:
         if not is_main_process():
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        state = {k: v.detach().cpu() for k, v in operator.attrgetter(self.module)(model).state_dict().items()}
+        part = operator.attrgetter(self.module)(unwrap_model(runner.model))
+        state = {k: v.detach().cpu() for k, v in part.state_dict().items()}
         path = osp.join(runner.work_dir, self.path)
-        tmp = path + '.tmp'
-        torch.save({self.wrap_key: state} if self.wrap_key else state, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save({self.wrap_key: state} if self.wrap_key else state, f))
         print_log(f'{self.module} weights exported to {path}', logger='current')

@@ -7,6 +7,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from argrpo.registry import METRICS, REWARDS
+from argrpo.utils import frozen
 
 
 @METRICS.register_module()
@@ -18,7 +19,7 @@ class RewardMetric(BaseMetric):
 
     def __init__(self, reward: dict, collect_device: str = 'cpu', prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.reward = REWARDS.build(reward).eval()
+        self.reward = frozen(REWARDS.build(reward))
 
     @torch.no_grad()
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:

@@ -3,16 +3,16 @@ from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from mmengine.model import BaseModel
 from torch import Tensor
 
 from argrpo.evaluation.feature_extractors import timm_input
-from argrpo.models.frozen_parts import FrozenPartsModel
 from argrpo.registry import MODELS, TOKENIZERS
 from argrpo.utils import frozen, prepare_images, quantize
 
 
 @MODELS.register_module()
-class ImageClassifierTrainer(FrozenPartsModel):
+class ImageClassifierTrainer(BaseModel):
     """Cross-entropy on class labels, with the input preprocessing that ``TimmFeatures`` and the
     classifier rewards apply when the exported weights are used.
 
@@ -25,8 +25,6 @@ class ImageClassifierTrainer(FrozenPartsModel):
     generator produces them (a reward model that only saw clean renders is easily fooled by
     the generator's off-distribution images: reward hacking).
     """
-
-    frozen_parts = ('tokenizer',)
 
     def __init__(self, model_name: str, model_options: Optional[dict] = None, image_size: Optional[int] = None,
                  heads: Optional[Sequence[int]] = None, tokenizer: Optional[dict] = None,

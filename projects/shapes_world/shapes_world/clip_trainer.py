@@ -7,7 +7,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from argrpo.registry import MODELS
-from argrpo.utils import create_open_clip, prepare_images
+from argrpo.utils import create_open_clip, open_clip_input, prepare_images
 
 
 @MODELS.register_module()
@@ -20,9 +20,7 @@ class CLIPTrainer(BaseModel):
         self.model = create_open_clip(arch)
         self.tokenizer = open_clip.get_tokenizer(arch)
         self.loss = open_clip.loss.ClipLoss()
-        size = self.model.visual.image_size
-        self.image_size = size if isinstance(size, int) else size[0]
-        self.mean, self.std = self.model.visual.preprocess_cfg['mean'], self.model.visual.preprocess_cfg['std']
+        self.image_size, self.mean, self.std = open_clip_input(self.model)
 
     def forward(self, image: Tensor, prompt: Sequence[str], mode: str = 'loss', **unused) -> Dict[str, Tensor]:
         pixels = prepare_images(image, self.image_size, self.mean, self.std)
