@@ -1,9 +1,9 @@
 from .base import BaseReward
-from .classifier import ClassifierReward
+from .classifier import ClassifierReward, timm_classifier
 from .clip_score import CLIPRealism, CLIPScore, HPSv2
 from .color import GradientReward
 from .iqa import IQAReward
 from .weighted_sum import WeightedSum
 
 __all__ = ['BaseReward', 'CLIPScore', 'HPSv2', 'CLIPRealism', 'IQAReward', 'ClassifierReward', 'WeightedSum',
-           'GradientReward']
+           'GradientReward', 'timm_classifier']

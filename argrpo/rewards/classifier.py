@@ -4,11 +4,22 @@ the accuracy that a held-out classifier reports in evaluation."""
 from typing import Optional, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from argrpo.datasets.prompts import resolve_class_names
 from argrpo.registry import FEATURE_EXTRACTORS, REWARDS
 from .base import BaseReward
+
+
+def timm_classifier(model_name: str, checkpoint: Optional[str] = None, model_options: Optional[dict] = None,
+                    image_size: Optional[int] = None) -> nn.Module:
+    """A timm classifier as ``TimmFeatures`` (its preprocessing, weights from a local file) that
+    must have a head: the network of classifier-based rewards and judges."""
+    net = FEATURE_EXTRACTORS.build(dict(type='TimmFeatures', model_name=model_name, checkpoint=checkpoint,
+                                        model_options=model_options, image_size=image_size))
+    if 'logits' not in net.outputs:
+        raise ValueError(f'{model_name} has no classifier head (num_classes=0)')
+    return net
 
 
 @REWARDS.register_module()
@@ -29,10 +40,7 @@ class ClassifierReward(BaseReward):
         super().__init__(name or 'classifier')
         if output not in ('prob', 'log_prob', 'correct'):
             raise ValueError(f"output is 'prob', 'log_prob' or 'correct', got {output!r}")
-        self.net = FEATURE_EXTRACTORS.build(dict(type='TimmFeatures', model_name=model_name, checkpoint=checkpoint,
-                                                 model_options=model_options, image_size=image_size))
-        if 'logits' not in self.net.outputs:
-            raise ValueError(f'{model_name} has no classifier head (num_classes=0)')
+        self.net = timm_classifier(model_name, checkpoint, model_options, image_size)
         self.classes = {template.format(n): i for i, n in enumerate(resolve_class_names(class_names))}
         self.output = output
         self.freeze()

@@ -16,7 +16,7 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 custom_hooks = [dict(type='SampleGridHook', interval=50), dict(type='EvalProgressHook')]
-vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+visualizer = dict(type='Visualizer',
+                  vis_backends=[dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])
 # scoped: the Runner looks wrapper types up in MMEngine's root registry, which knows argrpo's child
 model_wrapper_cfg = dict(type='argrpo.GRPODistributedDataParallel')

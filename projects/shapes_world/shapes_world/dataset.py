@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from argrpo.registry import DATASETS
 from .captions import describe
-from .scene import COLORS, SHAPES, SIZES, attributes, class_id, render
+from .scene import COLORS, SHAPES, SIZES, attributes, class_id, class_names, render
 
 
 def sample_scene(rng: np.random.Generator, mode: str) -> Tuple[List[Dict], int, str]:
@@ -48,6 +48,11 @@ class ShapesDataset(Dataset):
 
     def __len__(self) -> int:
         return self.length * self.repeat
+
+    @property
+    def metainfo(self) -> dict:
+        """MMEngine's ``dataset_meta`` of evaluators and visualizers."""
+        return dict(classes=tuple(class_names()), mode=self.mode)
 
     def scene_mode(self, index: int) -> str:
         return ('class', 'caption')[index % 2] if self.mode == 'mixed' else self.mode

@@ -6,8 +6,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from argrpo.registry import FEATURE_EXTRACTORS, REWARDS
-from argrpo.rewards import BaseReward
+from argrpo.registry import REWARDS
+from argrpo.rewards import BaseReward, timm_classifier
 from .captions import parse
 from .scene import COLORS, SHAPES, attributes
 
@@ -38,8 +38,7 @@ class SceneAttributeReward(BaseReward):
         super().__init__(name or 'attributes')
         if output not in ('prob', 'correct'):
             raise ValueError(f"output is 'prob' or 'correct', got {output!r}")
-        self.net = FEATURE_EXTRACTORS.build(dict(type='TimmFeatures', model_name=model_name, checkpoint=checkpoint,
-                                                 model_options=model_options, image_size=image_size))
+        self.net = timm_classifier(model_name, checkpoint, model_options, image_size)
         self.output = output
         self.freeze()
 
