@@ -29,12 +29,11 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List
+import platform
+from typing import Dict
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from mmengine.config import DictAction  # noqa: E402
-
 from argrpo import apis  # noqa: E402
 from projects.shapes_world.shapes_world import ShapesDataset  # noqa: E402
 
@@ -55,7 +54,7 @@ TASKS = dict(
                               ('gpt_t2i', 'shapes_gpt_t2i.py', 'gpt.pt', 400)],
              grpo='shapes_grpo_t2i.py', sft='gpt_t2i/gpt.pt', mode='caption', reference='real_t2i.npz',
              # also 32 captions that GRPO never saw: does the improvement generalise?
-             novel=['test_dataloader.dataset.seed=99'],
+             novel={'test_dataloader.dataset.seed': 99},
              rows=[('reward/total_mean', 'reward (attributes + CLIP)'),
                    ('reward/attributes_mean', 'reward attribute probability'),
                    ('reward/clip_mean', 'CLIP cosine')]
@@ -77,31 +76,40 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def run_id(name: str) -> str:
-    return f'experiment_name=demo_{name}_{time.strftime("%H%M%S")}_{time.perf_counter_ns()}'
+def run_id(name: str) -> dict:
+    return {'experiment_name': f'demo_{name}_{time.strftime("%H%M%S")}_{time.perf_counter_ns()}'}
 
 
-def overrides(options: List[str]) -> dict:
-    """'key=value' strings (the --cfg-options syntax) as a dict."""
-    return {key: DictAction._parse_iterable(value) for key, value in (o.split('=', 1) for o in options)}
+def cpu_model() -> str:
+    """The processor's name (speed figures depend on it), and the cores and threads used."""
+    name = platform.processor() or platform.machine()
+    if osp.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo') as f:
+            name = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), name)
+    import torch
+    return f'{name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads'
 
 
-def train_stage(name: str, config: str, work_dir: str, options: List[str]) -> None:
+def train_stage(name: str, config: str, work_dir: str, options: dict, timings: Dict[str, float]) -> None:
     started = time.perf_counter()
     print(f'[demo] stage {name}: training ({osp.relpath(config, ROOT)})', flush=True)
-    runner = apis.train(apis.load_config(config, overrides([run_id(name), *options]), work_dir))
+    runner = apis.train(apis.load_config(config, {**run_id(name), **options}, work_dir))
     del runner
     gc.collect()
-    print(f'[demo] stage {name}: done in {time.perf_counter() - started:.0f} s', flush=True)
+    timings[name] = time.perf_counter() - started
+    print(f'[demo] stage {name}: done in {timings[name]:.0f} s', flush=True)
 
 
-def evaluate(config: str, checkpoint: str, work_dir: str, options: List[str]) -> Dict[str, float]:
+def evaluate(config: str, checkpoint: str, work_dir: str, options: dict,
+             timings: Dict[str, float]) -> Dict[str, float]:
     if osp.isfile(osp.join(work_dir, 'metrics.json')):
         with open(osp.join(work_dir, 'metrics.json')) as f:
             return json.load(f)
-    cfg = apis.load_config(config, overrides([run_id('eval'), *options]), work_dir)
+    started = time.perf_counter()
+    cfg = apis.load_config(config, {**run_id('eval'), **options}, work_dir)
     metrics = apis.evaluate(apis.evaluation_config(cfg), checkpoint)
     gc.collect()
+    timings[f'evaluation {osp.basename(work_dir)}'] = time.perf_counter() - started
     return metrics
 
 
@@ -116,7 +124,7 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     work_dir = osp.abspath(args.work_dir)
     os.environ['ARGRPO_DEMO_DIR'] = work_dir  # read by the demo configs
     os.makedirs(work_dir, exist_ok=True)
-    started = time.perf_counter()
+    started, timings = time.perf_counter(), {}
 
     task = TASKS[args.task]
     reference = osp.join(work_dir, task['reference'])
@@ -128,39 +136,42 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
         if osp.isfile(osp.join(work_dir, name, exported)):
             print(f'[demo] stage {name}: reusing {osp.join(name, exported)}', flush=True)
             continue
-        options = [f'train_cfg.max_iters={quick_iters}'] if args.quick else []
-        train_stage(name, osp.join(CONFIGS, config), osp.join(work_dir, name), options)
+        options = {'train_cfg.max_iters': quick_iters} if args.quick else {}
+        train_stage(name, osp.join(CONFIGS, config), osp.join(work_dir, name), options, timings)
 
     tag = f'{args.task}_seed{args.seed}'
     grpo_config, grpo_dir = osp.join(CONFIGS, task['grpo']), osp.join(work_dir, f'grpo_{tag}')
-    grpo_options = [f'randomness.seed={args.seed}']
+    grpo_options = {'randomness.seed': args.seed}
     if args.grpo_iters:
-        grpo_options += [f'train_cfg.max_iters={args.grpo_iters}',
-                         f'default_hooks.checkpoint.interval={args.grpo_iters}']
+        grpo_options.update({'train_cfg.max_iters': args.grpo_iters,
+                             'default_hooks.checkpoint.interval': args.grpo_iters})
     last = osp.join(grpo_dir, 'last_checkpoint')
     if not osp.isfile(last):
-        train_stage('grpo', grpo_config, grpo_dir, grpo_options)
+        train_stage('grpo', grpo_config, grpo_dir, grpo_options, timings)
     with open(last) as f:
         grpo_checkpoint = f.read().strip()
 
-    eval_options = ['test_dataloader.dataset.repeat=10'] if args.quick and args.task == 'c2i' else []
+    eval_options = {'test_dataloader.dataset.repeat': 10} if args.quick and args.task == 'c2i' else {}
     before_dir, after_dir = osp.join(work_dir, f'eval_{args.task}_before'), osp.join(work_dir, f'eval_{tag}')
-    before = evaluate(grpo_config, osp.join(work_dir, task['sft']), before_dir, eval_options)
-    after = evaluate(grpo_config, grpo_checkpoint, after_dir, eval_options)
+    before = evaluate(grpo_config, osp.join(work_dir, task['sft']), before_dir, eval_options, timings)
+    after = evaluate(grpo_config, grpo_checkpoint, after_dir, eval_options, timings)
     rows = task['rows'] + COMMON_ROWS
     if 'novel' in task:
-        options = eval_options + task['novel']
-        novel_before = evaluate(grpo_config, osp.join(work_dir, task['sft']), before_dir + '_novel', options)
-        novel_after = evaluate(grpo_config, grpo_checkpoint, after_dir + '_novel', options)
+        options = {**eval_options, **task['novel']}
+        novel_before = evaluate(grpo_config, osp.join(work_dir, task['sft']), before_dir + '_novel', options, timings)
+        novel_after = evaluate(grpo_config, grpo_checkpoint, after_dir + '_novel', options, timings)
         before.update({f'novel/{k}': v for k, v in novel_before.items()})
         after.update({f'novel/{k}': v for k, v in novel_after.items()})
         rows = rows + [(f'novel/{key}', f'{label}, new captions') for key, label in task['rows'] if 'heldout' in key]
+    timings['in all'] = time.perf_counter() - started
+    cpu = cpu_model()
     result = table(rows, before, after)
+    stages = ', '.join(f'{name} {seconds:.0f} s' for name, seconds in timings.items())
     with open(osp.join(work_dir, f'results_{tag}.md'), 'w') as f:
-        f.write(result)
+        f.write(f'{result}\nCPU: {cpu}. Seconds (stages run now; reused ones are not listed): {stages}.\n')
     with open(osp.join(work_dir, f'results_{tag}.json'), 'w') as f:
-        json.dump(dict(before=before, after=after), f, indent=2)
-    print(f'\n[demo] {args.task}, GRPO seed {args.seed}, {time.perf_counter() - started:.0f} s in all\n{result}'
+        json.dump(dict(before=before, after=after, cpu=cpu, seconds=timings), f, indent=2)
+    print(f'\n[demo] {args.task}, GRPO seed {args.seed}, on {cpu}\n[demo] seconds: {stages}\n{result}'
           f'[demo] sample grids: {osp.join(before_dir, "samples_grid.png")} (before), '
           f'{osp.join(after_dir, "samples_grid.png")} (after)', flush=True)
     return dict(before=before, after=after)
