@@ -1,5 +1,7 @@
 """open_clip models built offline with weights from local files."""
-from typing import Optional, Sequence, Tuple
+import contextlib
+import logging
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 
@@ -10,7 +12,25 @@ def create_open_clip(arch: str) -> torch.nn.Module:
     """An open_clip architecture with random weights (``pretrained=None``: nothing downloaded).
     Architectures of your own join open_clip's with ``open_clip.add_model_config(folder)``."""
     import open_clip
-    return open_clip.create_model(arch, pretrained=None)
+    with _without_random_init_warning():
+        return open_clip.create_model(arch, pretrained=None)
+
+
+class _RandomInitFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith('No pretrained weights loaded for model')
+
+
+@contextlib.contextmanager
+def _without_random_init_warning() -> Iterator[None]:
+    """open_clip warns on the root logger that a model built with ``pretrained=None`` has random
+    weights: that is what argrpo asks for (weights come next from a local file, or training)."""
+    quiet = _RandomInitFilter()
+    logging.getLogger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 def load_open_clip(arch: str, checkpoint: Optional[str], user: str, how_to_get: str) -> torch.nn.Module:

@@ -33,7 +33,7 @@ class DistributionMetrics(BaseMetric):
         split_size: samples per Inception Score split.
     """
 
-    default_prefix = None
+    default_prefix = ''  # metric names as they are (FID, IS, ...): no prefix, no MMEngine warning
 
     def __init__(self, feature_extractor: dict, reference: Optional[str] = None,
                  metrics: Sequence[str] = ('fid', 'sfid', 'IS', 'precision', 'recall'),
