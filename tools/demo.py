@@ -27,10 +27,12 @@ import gc
 import json
 import os
 import os.path as osp
+import platform
 import sys
 import time
-import platform
 from typing import Dict
+
+import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -86,7 +88,6 @@ def cpu_model() -> str:
     if osp.isfile('/proc/cpuinfo'):
         with open('/proc/cpuinfo') as f:
             name = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), name)
-    import torch
     return f'{name}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads'
 
 
