@@ -1,6 +1,8 @@
 """Helpers shared by the tests (importable thanks to ``pythonpath = tests`` in pytest.ini)."""
 import torch
 
+from argrpo.registry import MODELS
+
 TINY_GPT = dict(type='LlamaGenGPT', n_layer=2, n_head=4, dim=64, multiple_of=32,
                 vocab_size=64, block_size=16, num_classes=10)
 TINY_T2I = dict(TINY_GPT, model_type='t2i', caption_dim=24, cls_token_num=6)
@@ -16,3 +18,14 @@ def randomize(module: torch.nn.Module, std: float = 0.3, seed: int = 0) -> torch
             p.copy_(torch.randn(p.shape, generator=gen) * std)
     return module
 
+
+
+def tiny_grpo_model(**kwargs):
+    """A small ``ARGRPOModel`` (one-layer GPT, random VQ) rewarded by ``GradientReward``; any
+    argument replaces the default (components may be named by class, ``type=SomeReward``)."""
+    kwargs.setdefault('algorithm', dict(type='GRPO', group_size=2, beta=0.1))
+    kwargs.setdefault('generator', dict(type='LlamaGenGPT', n_layer=1, n_head=2, dim=32, multiple_of=32,
+                                        vocab_size=64, block_size=16, num_classes=4))
+    kwargs.setdefault('reward', dict(type='GradientReward'))
+    kwargs.setdefault('sampler', dict(type='TokenSampler'))
+    return MODELS.build(dict(type='ARGRPOModel', tokenizer=TINY_VQ, **kwargs))

@@ -3,6 +3,7 @@ values, its checkpoints are atomic, 2 processes agree with 1, and another genera
 in through the generator interface alone."""
 import glob
 import itertools
+import json
 import os
 import os.path as osp
 import subprocess
@@ -10,16 +11,17 @@ import subprocess
 import mmengine.registry
 import pytest
 import torch
-from argrpo_testing import TINY_VQ, randomize
+from argrpo_testing import TINY_VQ, randomize, tiny_grpo_model
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from torch import nn
 
 from argrpo import apis
+from argrpo.engine import AutocastOptimWrapper
 from argrpo.engine.checkpointing import AtomicLocalBackend
 from argrpo.generators import ARImageGenerator
 from argrpo.models import NonFiniteError
-from argrpo.registry import MODEL_WRAPPERS, MODELS, TOKENIZERS
+from argrpo.registry import GENERATORS, MODEL_WRAPPERS, TOKENIZERS
 from argrpo.rewards import BaseReward
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -34,10 +36,10 @@ def vq_file(tmp_path_factory):
     return str(path)
 
 
-def run_train(work_dir, vq_file, resume=None, **options):
+def run_train(work_dir, vq_file, resume=None, amp=None, **options):
     # a unique experiment name: each runner gets its own logger and message hub
     options = {'model.tokenizer.checkpoint': vq_file, 'experiment_name': f'run{next(RUN_IDS)}', **options}
-    return apis.train(apis.train_config(apis.load_config(CONFIG, options, str(work_dir)), resume=resume))
+    return apis.train(apis.train_config(apis.load_config(CONFIG, options, str(work_dir)), resume=resume, amp=amp))
 
 
 def history(runner, key):
@@ -80,6 +82,16 @@ def test_resume_continues_exactly(tmp_path, vq_file):
                                rtol=0, atol=0)
 
 
+def test_amp_trains_in_bfloat16_on_the_cpu(tmp_path, vq_file):
+    """What ``tools/train.py CONFIG --amp`` does: the whole iteration in bf16 autocast, on policy."""
+    runner = run_train(tmp_path, vq_file, amp='bfloat16', **{
+        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 10, 'model.sampler.cfg_scale': 4.0,
+        'model.sampler.top_k': 4, 'model.sampler.top_p': 0.9})
+    assert isinstance(runner.optim_wrapper, AutocastOptimWrapper) and runner.iter == 2
+    assert (history(runner, 'onpolicy_log_ratio_max') <= 1e-5).all()
+    assert torch.isfinite(history(runner, 'loss')).all() and (history(runner, 'skipped') == 0).all()
+
+
 def test_atomic_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
     path = tmp_path / 'last.pth'
     backend = AtomicLocalBackend()
@@ -102,13 +114,9 @@ class NaNAfterFirst(BaseReward):
 
 
 def tiny_model(**kwargs):
-    """Components named by class (``type=NaNAfterFirst``) build without entering a registry."""
-    kwargs.setdefault('algorithm', dict(type='GRPO', group_size=2, beta=0.1))
-    kwargs.setdefault('generator', dict(type='LlamaGenGPT', n_layer=1, n_head=2, dim=32, multiple_of=32,
-                                        vocab_size=64, block_size=16, num_classes=4))
+    """``tiny_grpo_model`` rewarded by ``NaNAfterFirst`` unless told otherwise."""
     kwargs.setdefault('reward', dict(type='WeightedSum', rewards=[dict(type=NaNAfterFirst, name='flaky')]))
-    kwargs.setdefault('sampler', dict(type='TokenSampler'))
-    return MODELS.build(dict(type='ARGRPOModel', tokenizer=TINY_VQ, **kwargs))
+    return tiny_grpo_model(**kwargs)
 
 
 def test_nonfinite_reward_skips_the_step_or_stops(capsys):
@@ -135,29 +143,46 @@ def test_reference_is_a_frozen_copy_of_the_policy():
     assert {key.split('.')[0] for key in model.state_dict()} == {'policy', 'reference'}
 
 
+def logged_scalars(work_dir):
+    """What the LoggerHook wrote each training iteration (vis_data/scalars.json, full precision)."""
+    (path,) = glob.glob(str(work_dir / '*' / 'vis_data' / 'scalars.json'))
+    with open(path) as f:
+        return [record for record in map(json.loads, f) if 'loss' in record]
+
+
 @pytest.mark.slow
 def test_two_cpu_processes_match_one(tmp_path, vq_file):
-    """Greedy rollouts make the samples deterministic: 2 ranks x 1 prompt and 1 rank x 2 prompts
-    see the same groups, so the global reward statistics and the update agree."""
-    opts = {'train_cfg.max_iters': 1, 'model.sampler.greedy': True, 'train_dataloader.sampler.shuffle': False,
-            'model.algorithm.inner_epochs': 1, 'model.algorithm.minibatches': 1, 'randomness.seed': 3}
-    single = run_train(tmp_path / 'one', vq_file, **opts, **{'train_dataloader.batch_size': 4})
+    """Sampled rollouts from non-trivial weights, plain SGD without clipping, 2 iterations of
+    2 inner epochs x 2 minibatches: 2 ranks x 1 prompt and 1 rank x 2 prompts draw the same
+    samples (randomness tied to the prompts), form the same minibatches and, with gradients
+    averaged across ranks, make the same updates and log the same statistics."""
+    gpt_file = str(tmp_path / 'gpt.pt')
+    cfg = apis.load_config(CONFIG)
+    torch.save({'model': randomize(GENERATORS.build(cfg.model.generator), std=0.2).state_dict()}, gpt_file)
+    opts = {'train_cfg.max_iters': 2, 'train_dataloader.sampler.shuffle': False, 'model.generator.checkpoint': gpt_file,
+            'model.algorithm.inner_epochs': 2, 'model.algorithm.minibatches': 2, 'randomness.seed': 3,
+            'optim_wrapper.optimizer.type': 'SGD', 'optim_wrapper.optimizer.lr': 0.5, 'optim_wrapper.clip_grad': None,
+            'default_hooks.checkpoint.interval': 2}
+    single = run_train(tmp_path / 'one', vq_file, **opts, **{'train_dataloader.batch_size': 2})
     env = dict(os.environ, PORT='29611', PYTHONPATH=ROOT)
     cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir', str(tmp_path / 'two'),
            '--cfg-options', f'model.tokenizer.checkpoint={vq_file}', *[f'{k}={v}' for k, v in opts.items()],
-           'train_dataloader.batch_size=2']
+           'train_dataloader.batch_size=1']
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert osp.isfile(tmp_path / 'two' / 'iter_1.pth')
-    two = torch.load(tmp_path / 'two' / 'iter_1.pth', map_location='cpu', weights_only=False)
-    one = single.model.state_dict()
-    for key, value in one.items():
+    two = torch.load(tmp_path / 'two' / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    start = GENERATORS.build(dict(cfg.model.generator, checkpoint=gpt_file)).state_dict()
+    for key, value in single.model.state_dict().items():
         if key.startswith('policy.'):
-            torch.testing.assert_close(two['state_dict'][key], value, atol=1e-5, rtol=1e-4, msg=key)
-    logs = [line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if 'reward_mean:' in line]
-    assert logs, proc.stdout[-2000:]
-    logged = float(logs[-1].split('reward_mean:')[1].split()[0])
-    assert logged == pytest.approx(history(single, 'reward_mean')[0].item(), abs=2e-4)
+            assert not torch.equal(value, start[key[len('policy.'):]]), key  # it trained
+            torch.testing.assert_close(two[key], value, atol=1e-6, rtol=1e-5, msg=key)
+    logs_one, logs_two = logged_scalars(tmp_path / 'one'), logged_scalars(tmp_path / 'two')
+    assert len(logs_one) == len(logs_two) == 2
+    for one, two in zip(logs_one, logs_two):
+        assert one['reward_std'] > 0 and one['clip_frac'] > 0  # samples differ; later minibatches clip
+        for key in ('reward_mean', 'reward_std', 'loss', 'kl', 'ratio', 'clip_frac', 'entropy',
+                    'log_ratio_max', 'onpolicy_log_ratio_max', 'uniform_group_frac'):
+            assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
 
 
 def test_rollout_images_reach_hooks_through_the_message_hub():

@@ -1,6 +1,6 @@
 """Train with AR-GRPO from a config.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp [bfloat16|float16]] [--cfg-options k=v ...]
     bash tools/dist_train.sh CONFIG GPUS [args]      # torchrun; on CPU the gloo backend
 """
 import argparse
@@ -16,7 +16,8 @@ def parse_args():
     parser.add_argument('config')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CKPT, or from the latest checkpoint of the work dir')
-    parser.add_argument('--amp', action='store_true', help='bfloat16 mixed precision (GPU)')
+    parser.add_argument('--amp', nargs='?', const='bfloat16', choices=['bfloat16', 'float16'],
+                        help='mixed precision (default bfloat16; float16 with loss scaling), GPU or CPU')
     add_run_arguments(parser)
     return parser.parse_args()
 

@@ -21,12 +21,13 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
     return cfg
 
 
-def train_config(cfg: Config, resume: Optional[str] = None, amp: bool = False) -> Config:
+def train_config(cfg: Config, resume: Optional[str] = None, amp: Optional[str] = None) -> Config:
     """``cfg`` set to resume (``resume='auto'``: from the work dir's latest checkpoint, else
-    from that file) and to train in bfloat16 mixed precision (``amp``, GPU)."""
+    from that file) and to train in mixed precision (``amp`` 'bfloat16', or 'float16' with loss
+    scaling) through ``AutocastOptimWrapper``, on a GPU or a CPU."""
     if amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.dtype = 'bfloat16'
+        cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+        cfg.optim_wrapper.dtype = amp
     if resume is not None:
         cfg.resume, cfg.load_from = True, None if resume == 'auto' else resume
     return cfg

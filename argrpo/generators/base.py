@@ -96,14 +96,15 @@ class ARImageGenerator(BaseModule):
     def log_prob(self, tokens: Tensor, cond: Tensor, sampler: TokenSampler,
                  cond_mask: Optional[Tensor] = None, with_entropy: bool = False):
         """Teacher-forced log-probs [B, L] of ``tokens`` under ``sampler``'s distribution (CFG
-        mixing included when it guides), in one forward; with ``with_entropy`` also the entropy
-        [B, L] of that distribution. Differentiable."""
+        mixing included when it guides; top-k / top-p keep the scored token, so it is finite),
+        in one forward; with ``with_entropy`` also the entropy [B, L] of that distribution.
+        Differentiable."""
         B = len(tokens)
         cond_all, mask_all = self._with_null(cond, cond_mask, sampler)
         logits = self(tokens.repeat(len(cond_all) // B, 1), cond_all, mask_all)
         positions = torch.arange(tokens.shape[1], device=tokens.device)
         lp = sampler.log_probs(logits[:B], logits[B:] if sampler.uses_cfg else None,
-                               sampler.guided(positions))
+                               sampler.guided(positions), keep=tokens)
         token_lp = lp.gather(-1, tokens[..., None])[..., 0]
         if not with_entropy:
             return token_lp

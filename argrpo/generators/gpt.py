@@ -274,9 +274,12 @@ class LlamaGenGPT(ARImageGenerator):
         return self._run(self.tok_dropout(h), 0, cond_mask)[:, self.cls_token_num - 1:]
 
     def new_caches(self, batch: int, max_len: int) -> Sequence[KVCache]:
-        """One static KV cache per layer, in the dtype and on the device of the weights."""
+        """One static KV cache per layer on the device of the weights, in their dtype or, under
+        autocast, in the autocast dtype (keys and values are computed in it)."""
         att, weight = self.layers[0].attention, self.tok_embeddings.weight
-        return [KVCache(batch, att.n_kv_head, max_len, att.head_dim, weight.dtype, weight.device)
+        dtype = (torch.get_autocast_dtype(weight.device.type) if torch.is_autocast_enabled(weight.device.type)
+                 else weight.dtype)
+        return [KVCache(batch, att.n_kv_head, max_len, att.head_dim, dtype, weight.device)
                 for _ in self.layers]
 
     def prefill(self, cond: Tensor, cond_mask: Optional[Tensor], caches: Sequence[KVCache]) -> Tensor:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 def onednn_usable(module: nn.Module) -> bool:
     param = next(module.parameters(), None)
     return (param is not None and param.device.type == 'cpu' and param.dtype == torch.float32
-            and torch.backends.mkldnn.is_available()
+            and not torch.is_autocast_enabled('cpu') and torch.backends.mkldnn.is_available()
             and hasattr(torch.ops.mkldnn, '_reorder_linear_weight'))
 
 

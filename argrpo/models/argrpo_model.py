@@ -1,21 +1,34 @@
 """The MMEngine model of AR-GRPO: one ``train_step`` is one GRPO iteration.
 
 rollout (B prompts x G samples, the configured sampler) -> decode (frozen VQ) -> rewards ->
-group-relative advantages -> reference log-probs (one forward per rollout, only if beta > 0) ->
-``inner_epochs x minibatches`` updates through the OptimWrapper (AMP, clipping and accumulation
-from the config), each the 'loss' mode of ``forward`` on a minibatch of the experience. The
-rollout's own log-probs serve as the old log-probs: they are those of the distribution sampled,
-and nothing has changed them yet.
-"""
-import copy
-from typing import Dict, List, Optional
+group-relative advantages -> old and reference log-probs -> ``inner_epochs x minibatches``
+updates through the OptimWrapper (clipping and accumulation from the config), each the 'loss'
+mode of ``forward`` on a minibatch of the experience.
 
+One precision for the whole iteration: under ``AutocastOptimWrapper`` (``--amp``) the rollout,
+the scoring of old and reference log-probs and the updates all run in its autocast, and the old
+log-probs are recomputed teacher-forced on the update's own minibatches, so that the first update
+of a rollout sees a ratio of exactly 1 (logged: ``onpolicy_log_ratio_max``, max |log r|).
+Updates run the policy without dropout: the log-probs are those of the distribution sampled.
+
+Randomness is tied to the samples: the tokens of prompt ``index`` and its place in the update's
+minibatches come from the iteration's seed and ``index``, so a run draws the same samples and
+updates whatever the number of processes (each minibatch takes G / minibatches samples of every
+group).
+"""
+import contextlib
+import copy
+from collections import Counter
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
 import torch
 from mmengine.dist import all_gather, all_reduce, get_world_size
 from mmengine.logging import MessageHub, print_log
-from mmengine.optim import OptimWrapper
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import Tensor, nn
 
+from argrpo.engine import AutocastOptimWrapper
 from argrpo.registry import ALGORITHMS, MODELS, REWARDS
 from argrpo.utils import frozen, timed
 from .generation_model import ARGenerationModel
@@ -32,13 +45,16 @@ class ARGRPOModel(ARGenerationModel):
         generator: the policy's config (weights from its ``checkpoint``); the reference is a
             frozen copy of the built policy, so it shares config and weights.
         tokenizer: the VQ tokenizer (frozen). text_encoder: for text-to-image (frozen).
-        sampler: the decoding strategy of rollouts, also used to score tokens.
+        sampler: the decoding strategy of rollouts, also used to score tokens; never greedy
+            (GRPO's log-probs must be those of a distribution the tokens were drawn from).
         reward: a reward config (usually ``WeightedSum``), frozen.
         algorithm: the GRPO config.
         rollout_chunk: samples per ``generator.sample`` call (memory); None: all at once.
-        old_log_probs: 'rollout' reuses the sampling log-probs (exact in float32); 'recompute'
-            scores the rollout teacher-forced once, which makes the on-policy ratio exactly 1
-            under bf16 / CFG numerics.
+        old_log_probs: 'rollout' reuses the sampling log-probs (exact in float32 only: the
+            KV-cache decoder and a teacher-forced forward round differently in bf16);
+            'recompute' scores the rollout teacher-forced on the update's minibatches before the
+            first update, which makes the first ratio exactly 1 in any precision; 'auto':
+            'recompute' under mixed precision, else 'rollout'.
         on_nonfinite: 'skip' the iteration (reported with iteration and component) or 'raise'.
         keep_images: how many decoded samples of each rollout to post to the message hub as
             the ``rollout_images`` runtime info (``SampleGridHook`` shows them).
@@ -49,13 +65,17 @@ class ARGRPOModel(ARGenerationModel):
 
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, reward: dict, algorithm: dict,
                  text_encoder: Optional[dict] = None, rollout_chunk: Optional[int] = None,
-                 old_log_probs: str = 'rollout', on_nonfinite: str = 'skip', keep_images: int = 16,
+                 old_log_probs: str = 'auto', on_nonfinite: str = 'skip', keep_images: int = 16,
                  eval_sampler: Optional[dict] = None, eval_seed: int = 0,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(generator, tokenizer, sampler, text_encoder, eval_sampler, eval_seed, rollout_chunk,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if on_nonfinite not in ('skip', 'raise') or old_log_probs not in ('rollout', 'recompute'):
-            raise ValueError("on_nonfinite is 'skip' or 'raise'; old_log_probs 'rollout' or 'recompute'")
+        if on_nonfinite not in ('skip', 'raise') or old_log_probs not in ('auto', 'rollout', 'recompute'):
+            raise ValueError("on_nonfinite is 'skip' or 'raise'; old_log_probs 'auto', 'rollout' or 'recompute'")
+        if self.sampler.greedy:
+            raise ValueError('GRPO needs sampled rollouts: a greedy sampler gives every sample of a group the '
+                             'same tokens and log-probs that are not those of the tokens drawn; set '
+                             'model.sampler.greedy=False (eval_sampler may stay greedy)')
         self.algorithm = ALGORITHMS.build(algorithm)
         self.reference = frozen(copy.deepcopy(self.policy)) if self.algorithm.needs_reference else None
         self.reward = frozen(REWARDS.build(reward))
@@ -74,17 +94,24 @@ class ARGRPOModel(ARGenerationModel):
                 ref.lerp_(pol, momentum)
 
     @torch.no_grad()
-    def score_tokens(self, model: nn.Module, tokens: Tensor, cond: Tensor, cond_mask: Optional[Tensor]) -> Tensor:
-        """Teacher-forced log-probs of ``tokens`` under ``model`` (policy or reference), no grad."""
-        return torch.cat([model.log_prob(tokens[s], cond[s], self.sampler, None if cond_mask is None else cond_mask[s])
-                          for s in self.chunks(len(tokens))])
+    def score_tokens(self, model: nn.Module, tokens: Tensor, cond: Tensor, cond_mask: Optional[Tensor],
+                     minibatches: List[Tensor]) -> Tensor:
+        """Teacher-forced log-probs of ``tokens`` under ``model`` (policy or reference), no grad,
+        one forward per minibatch (index tensors), as the update will run them."""
+        out = torch.empty(tokens.shape, device=tokens.device)
+        for idx in minibatches:
+            out[idx] = model.log_prob(tokens[idx], cond[idx], self.sampler,
+                                      None if cond_mask is None else cond_mask[idx]).float()
+        return out
 
     def loss(self, tokens: Tensor, cond: Tensor, old_log_probs: Tensor, advantages: Tensor,
-             cond_mask: Optional[Tensor] = None, ref_log_probs: Optional[Tensor] = None) -> Dict[str, Tensor]:
+             cond_mask: Optional[Tensor] = None, ref_log_probs: Optional[Tensor] = None,
+             sample_weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """The GRPO loss (and its statistics) of a minibatch of the experience: MMEngine's
         'loss' mode, run through the DDP / FSDP wrapper so that gradients are synchronised."""
         log_probs, entropy = self.log_prob(tokens, cond, cond_mask)
-        return self.algorithm.loss(log_probs, old_log_probs, advantages, ref_log_probs, entropy)
+        return self.algorithm.loss(log_probs.float(), old_log_probs, advantages, ref_log_probs,
+                                   entropy.float(), sample_weight)
 
     def _nonfinite(self, what: str, bad: bool) -> bool:
         """Global decision (all ranks agree) on a non-finite value; reports or raises."""
@@ -104,6 +131,43 @@ class ARGRPOModel(ARGenerationModel):
     def _gather(value: Tensor) -> Tensor:
         return torch.cat(all_gather(value.contiguous())) if get_world_size() > 1 else value
 
+    @staticmethod
+    def precision(optim_wrapper: OptimWrapper) -> contextlib.AbstractContextManager:
+        """The autocast of training, for every forward of the iteration (none in float32)."""
+        if isinstance(optim_wrapper, AmpOptimWrapper):
+            raise TypeError("ARGRPOModel trains in mixed precision with optim_wrapper type 'AutocastOptimWrapper' "
+                            "(one precision for rollout, scoring and update; what --amp sets); MMEngine's "
+                            'AmpOptimWrapper would autocast the update alone')
+        return optim_wrapper.autocast() if isinstance(optim_wrapper, AutocastOptimWrapper) else contextlib.nullcontext()
+
+    def sample_draws(self, data: dict, num_prompts: int) -> Tuple[Tensor, Tensor]:
+        """The iteration's random numbers, tied to the prompts: for the ``k``-th occurrence of
+        dataset item ``index`` in the batch, a generator seeded with (``rollout_seed``, index, k)
+        draws the uniforms of its G samples [G, L] and, per inner epoch, the order of the group's
+        samples in the minibatches [E, G]. Returns uniforms [B * G, L] and orders [E, B, G].
+        ``rollout_seed`` comes with the batch (``GRPOTrainLoop``), else from the global RNG;
+        items without ``index`` are numbered by their place in the batch."""
+        G, E, L = self.algorithm.group_size, self.algorithm.inner_epochs, self.policy.block_size
+        seed = int(data['rollout_seed']) if 'rollout_seed' in data else int(torch.randint(2 ** 31, ()))
+        seen: Counter = Counter()
+        uniforms, orders = [], []
+        for index in data.get('index', range(num_prompts)):
+            key = np.random.SeedSequence([seed, int(index), seen[int(index)]]).generate_state(1, np.uint64)[0]
+            seen[int(index)] += 1
+            gen = torch.Generator().manual_seed(int(key) >> 1)
+            uniforms.append(torch.rand(G, L, generator=gen, dtype=torch.float64))
+            orders.append(torch.stack([torch.randperm(G, generator=gen) for _ in range(E)]))
+        return torch.cat(uniforms).to(self.device), torch.stack(orders, 1).to(self.device)
+
+    def minibatch_indices(self, orders: Tensor) -> List[List[Tensor]]:
+        """orders [E, B, G] -> per epoch, the sample indices of each minibatch: the k-th slice of
+        every group's order, so all minibatches are of equal size."""
+        E, B, G = orders.shape
+        per = G // self.algorithm.minibatches
+        samples = orders + torch.arange(B, device=orders.device)[:, None] * G
+        return [[samples[e, :, k * per:(k + 1) * per].flatten() for k in range(self.algorithm.minibatches)]
+                for e in range(E)]
+
     # ---- one GRPO iteration ----------------------------------------------------------------
     def train_step(self, data: dict, optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
         """One GRPO iteration, the minibatch losses run through the model itself."""
@@ -116,12 +180,17 @@ class ARGRPOModel(ARGenerationModel):
         forward. Returns the log (rewards, loss statistics, ``time_*`` of each stage, ``skipped``)."""
         data = self.data_preprocessor(data, True)
         G, algo = self.algorithm.group_size, self.algorithm
+        precision = self.precision(optim_wrapper)
+        recompute = self.old_log_probs == 'recompute' or (
+            self.old_log_probs == 'auto' and isinstance(optim_wrapper, AutocastOptimWrapper))
         log: Dict[str, Tensor] = {}
         with timed(log, 'time_rollout'):
             cond, cond_mask = self.encode_conditions(data['cond'])
+            uniforms, orders = self.sample_draws(data, len(cond))
             cond = cond.repeat_interleave(G, 0)
             cond_mask = None if cond_mask is None else cond_mask.repeat_interleave(G, 0)
-            tokens, old_lp = self.rollout(cond, cond_mask)
+            with precision:
+                tokens, old_lp = self.rollout(cond, cond_mask, uniforms=uniforms)
         with timed(log, 'time_decode'):
             images = self.decode(tokens)
         with timed(log, 'time_reward'):
@@ -138,29 +207,39 @@ class ARGRPOModel(ARGenerationModel):
         for name, value in everything.items():
             log.update({f'{name}_mean': value.mean(), f'{name}_std': value.std(),
                         f'{name}_min': value.min(), f'{name}_max': value.max()})
+        informative = ~algo.uniform_groups(everything['reward'])
+        log['uniform_group_frac'] = 1 - informative.float().mean()
+        sample_weight = None
+        if algo.drop_uniform_groups:
+            if not informative.any():
+                return dict(log, skipped=torch.tensor(1.0))
+            sample_weight = (~algo.uniform_groups(rewards)).float().repeat_interleave(G) / informative.float().mean()
 
         with timed(log, 'time_update'):
-            if self.old_log_probs == 'recompute':
-                old_lp = self.score_tokens(self.policy, tokens, cond, cond_mask)
-            ref_lp = None if self.reference is None else self.score_tokens(self.reference, tokens, cond, cond_mask)
+            minibatches = self.minibatch_indices(orders)
+            with precision:
+                if recompute:
+                    old_lp = self.score_tokens(self.policy, tokens, cond, cond_mask, minibatches[0])
+                ref_lp = (None if self.reference is None else
+                          self.score_tokens(self.reference, tokens, cond, cond_mask, minibatches[0]))
             experience = dict(tokens=tokens, cond=cond, cond_mask=cond_mask, old_log_probs=old_lp,
-                              advantages=algo.advantages(rewards, everything['reward'].std()), ref_log_probs=ref_lp)
-            stats = self._update(experience, optim_wrapper, module)
+                              advantages=algo.advantages(rewards, everything['reward'].std()),
+                              ref_log_probs=ref_lp, sample_weight=sample_weight)
+            stats = self._update(experience, minibatches, optim_wrapper, module)
         if stats is None:
             return dict(log, skipped=torch.tensor(1.0))
         return dict(log, **stats, skipped=torch.tensor(0.0))
 
-    def _update(self, experience: Dict[str, Optional[Tensor]], optim_wrapper: OptimWrapper,
-                module: nn.Module) -> Optional[Dict[str, Tensor]]:
-        """``inner_epochs x minibatches`` updates; the mean of each loss statistic, or None when
+    def _update(self, experience: Dict[str, Optional[Tensor]], minibatches: List[List[Tensor]],
+                optim_wrapper: OptimWrapper, module: nn.Module) -> Optional[Dict[str, Tensor]]:
+        """One update per minibatch of each epoch, the policy in eval mode (no dropout); the
+        statistics averaged over updates and processes (``*_max``: their maximum), or None when
         a non-finite loss skipped the step."""
-        self.policy.train()
-        n, algo = len(experience['tokens']), self.algorithm
+        self.policy.eval()
         stats: Dict[str, List[Tensor]] = {}
-        for _ in range(algo.inner_epochs):
-            order = torch.randperm(n, device=experience['tokens'].device)
-            for s in self.chunks(n, -(-n // algo.minibatches)):
-                minibatch = {key: None if value is None else value[order[s]] for key, value in experience.items()}
+        for epoch in minibatches:
+            for idx in epoch:
+                minibatch = {key: None if value is None else value[idx] for key, value in experience.items()}
                 with optim_wrapper.optim_context(module):
                     out = module(mode='loss', **minibatch)
                 if self._nonfinite('the loss', not torch.isfinite(out['loss']).item()):
@@ -168,5 +247,11 @@ class ARGRPOModel(ARGenerationModel):
                     return None
                 optim_wrapper.update_params(out['loss'])
                 for key, value in out.items():
-                    stats.setdefault(key, []).append(value.detach())
-        return {key: torch.stack(values).mean() for key, values in stats.items()}
+                    stats.setdefault(key, []).append(value.detach().float())
+        result = {key: torch.stack(values).amax() if key.endswith('_max') else torch.stack(values).mean()
+                  for key, values in stats.items()}
+        result['onpolicy_log_ratio_max'] = stats['log_ratio_max'][0]
+        if get_world_size() > 1:
+            for key, value in result.items():
+                all_reduce(value, op='max' if key.endswith('_max') else 'mean')
+        return result

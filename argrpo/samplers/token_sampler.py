@@ -3,6 +3,13 @@
 The same object turns logits into the log-probs of the distribution that is sampled, during
 rollouts (one position at a time) and in teacher-forced scoring (all positions at once), so
 that GRPO's ratio and KL describe the distribution the tokens were drawn from.
+
+With top-k / top-p, scoring given tokens (``keep``) truncates each model's logits by its own
+ranking and keeps the given token in the set: the distribution scored is the truncated one,
+renormalised, over the kept tokens plus the drawn one. A token the rollout drew therefore has a
+finite log-prob under every later scoring (the policy after updates, the reference, another
+precision), where a plain re-truncation could drop it (-inf) when rounding reorders the logits
+at the edge of the kept set.
 """
 from typing import Optional, Union
 
@@ -59,11 +66,12 @@ class TokenSampler:
         return self.uses_cfg & (positions <= self.cfg_interval + 1)
 
     def log_probs(self, cond_logits: Tensor, uncond_logits: Optional[Tensor] = None,
-                  guided: Union[bool, Tensor] = True) -> Tensor:
+                  guided: Union[bool, Tensor] = True, keep: Optional[Tensor] = None) -> Tensor:
         """Log-probs over the vocabulary of the distribution tokens are drawn from.
 
         ``cond_logits`` [..., V]; ``uncond_logits`` like it (needed when ``uses_cfg``);
-        ``guided`` a bool or a bool tensor over the position axis (dim -2).
+        ``guided`` a bool or a bool tensor over the position axis (dim -2); ``keep`` [...] token
+        ids that top-k / top-p never drop (the tokens being scored).
         """
         logits = cond_logits.float()
         if self.uses_cfg:
@@ -76,28 +84,34 @@ class TokenSampler:
                 logits = mixed
         if self.temperature != 1.0:
             logits = logits / self.temperature
+        drop = torch.zeros_like(logits, dtype=torch.bool)
         if self.top_k > 0 and self.top_k < logits.shape[-1]:
-            kth = logits.topk(self.top_k, dim=-1).values[..., -1:]
-            logits = logits.masked_fill(logits < kth, float('-inf'))
+            drop = logits < logits.topk(self.top_k, dim=-1).values[..., -1:]
         if self.top_p < 1.0:
-            sorted_logits, order = logits.sort(dim=-1, descending=True)
+            sorted_logits, order = logits.masked_fill(drop, float('-inf')).sort(dim=-1, descending=True)
             cum = sorted_logits.softmax(-1).cumsum(-1)
-            drop = torch.zeros_like(cum, dtype=torch.bool)
-            drop[..., 1:] = cum[..., :-1] > self.top_p  # always keep the most likely token
-            logits = logits.masked_fill(drop.scatter(-1, order, drop), float('-inf'))
-        return logits.log_softmax(-1)
+            beyond = torch.zeros_like(cum, dtype=torch.bool)
+            beyond[..., 1:] = cum[..., :-1] > self.top_p  # always keep the most likely token
+            drop = drop | beyond.scatter(-1, order, beyond)
+        if keep is not None:
+            drop = drop.scatter(-1, keep[..., None], False)
+        return logits.masked_fill(drop, float('-inf')).log_softmax(-1)
 
     def draw(self, log_probs: Tensor, generator: Optional[torch.Generator] = None,
              uniforms: Optional[Tensor] = None) -> Tensor:
         """Tokens [N] from log-probs [N, V] by inverting the CDF at one uniform draw per row
         (``uniforms`` [N] if given, else drawn with ``generator``); an order of magnitude cheaper
-        than ``torch.multinomial``."""
+        than ``torch.multinomial``. A zero-probability token is never drawn: a draw that rounds
+        to the top of the CDF (a float64 uniform near 1 cast to float32 becomes 1.0) takes the
+        last token of non-zero probability."""
         if self.greedy:
             return log_probs.argmax(-1)
-        cdf = log_probs.exp().cumsum(-1)
+        probs = log_probs.exp()
+        cdf = probs.cumsum(-1)
         if uniforms is None:
             u = torch.rand(len(cdf), 1, generator=generator, device=cdf.device, dtype=cdf.dtype)
         else:
             u = uniforms.to(cdf)[:, None]
         tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)[:, 0]
-        return tokens.clamp_(max=cdf.shape[-1] - 1)
+        last_possible = cdf.shape[-1] - 1 - (probs > 0).flip(-1).int().argmax(-1)
+        return torch.minimum(tokens, last_possible)
