@@ -3,7 +3,7 @@ log-probs that stay finite, updates without dropout, and no greedy rollouts."""
 import pytest
 import torch
 from argrpo_testing import TINY_GPT, randomize, tiny_grpo_model
-from mmengine.optim import OptimWrapper
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from argrpo.engine import AutocastOptimWrapper
 from argrpo.registry import GENERATORS
@@ -81,6 +81,13 @@ def test_updates_run_without_dropout():
     model.train()  # as the Runner does
     log = model.train_step(DATA, OptimWrapper(torch.optim.SGD(model.policy.parameters(), lr=0.0)))
     assert log['onpolicy_log_ratio_max'].item() == 0.0
+
+
+def test_mmengine_amp_is_refused_for_what_it_leaves_in_float32():
+    model = tiny_grpo_model()
+    amp = AmpOptimWrapper.__new__(AmpOptimWrapper)  # its __init__ refuses CPUs
+    with pytest.raises(TypeError, match="'AutocastOptimWrapper'.*autocast the update alone"):
+        model.train_step(DATA, amp)
 
 
 def test_greedy_rollouts_are_refused():

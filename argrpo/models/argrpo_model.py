@@ -50,11 +50,14 @@ class ARGRPOModel(ARGenerationModel):
         reward: a reward config (usually ``WeightedSum``), frozen.
         algorithm: the GRPO config.
         rollout_chunk: samples per ``generator.sample`` call (memory); None: all at once.
-        old_log_probs: 'rollout' reuses the sampling log-probs (exact in float32 only: the
-            KV-cache decoder and a teacher-forced forward round differently in bf16);
-            'recompute' scores the rollout teacher-forced on the update's minibatches before the
-            first update, which makes the first ratio exactly 1 in any precision; 'auto':
-            'recompute' under mixed precision, else 'rollout'.
+        old_log_probs: 'rollout' reuses the sampling log-probs (exact to float32 rounding only
+            without truncation: the KV-cache decoder and a teacher-forced forward round
+            differently, by 0.06 in log-prob in bf16, and with top-k / top-p a rounding can move
+            a token across the edge of the kept set and change the normaliser, by 0.02 seen in
+            float32); 'recompute' scores the rollout teacher-forced on the update's minibatches
+            before the first update, which makes the first ratio exactly 1 in any precision, for
+            one more forward without gradient; 'auto': 'recompute' under mixed precision or with
+            top-k / top-p, else 'rollout'.
         on_nonfinite: 'skip' the iteration (reported with iteration and component) or 'raise'.
         keep_images: how many decoded samples of each rollout to post to the message hub as
             the ``rollout_images`` runtime info (``SampleGridHook`` shows them).
@@ -101,7 +104,7 @@ class ARGRPOModel(ARGenerationModel):
         out = torch.empty(tokens.shape, device=tokens.device)
         for idx in minibatches:
             out[idx] = model.log_prob(tokens[idx], cond[idx], self.sampler,
-                                      None if cond_mask is None else cond_mask[idx]).float()
+                                      None if cond_mask is None else cond_mask[idx])
         return out
 
     def loss(self, tokens: Tensor, cond: Tensor, old_log_probs: Tensor, advantages: Tensor,
@@ -110,8 +113,7 @@ class ARGRPOModel(ARGenerationModel):
         """The GRPO loss (and its statistics) of a minibatch of the experience: MMEngine's
         'loss' mode, run through the DDP / FSDP wrapper so that gradients are synchronised."""
         log_probs, entropy = self.log_prob(tokens, cond, cond_mask)
-        return self.algorithm.loss(log_probs.float(), old_log_probs, advantages, ref_log_probs,
-                                   entropy.float(), sample_weight)
+        return self.algorithm.loss(log_probs, old_log_probs, advantages, ref_log_probs, entropy, sample_weight)
 
     def _nonfinite(self, what: str, bad: bool) -> bool:
         """Global decision (all ranks agree) on a non-finite value; reports or raises."""
@@ -181,8 +183,8 @@ class ARGRPOModel(ARGenerationModel):
         data = self.data_preprocessor(data, True)
         G, algo = self.algorithm.group_size, self.algorithm
         precision = self.precision(optim_wrapper)
-        recompute = self.old_log_probs == 'recompute' or (
-            self.old_log_probs == 'auto' and isinstance(optim_wrapper, AutocastOptimWrapper))
+        recompute = self.old_log_probs == 'recompute' or self.old_log_probs == 'auto' and (
+            isinstance(optim_wrapper, AutocastOptimWrapper) or self.sampler.truncates)
         log: Dict[str, Tensor] = {}
         with timed(log, 'time_rollout'):
             cond, cond_mask = self.encode_conditions(data['cond'])
@@ -247,7 +249,7 @@ class ARGRPOModel(ARGenerationModel):
                     return None
                 optim_wrapper.update_params(out['loss'])
                 for key, value in out.items():
-                    stats.setdefault(key, []).append(value.detach().float())
+                    stats.setdefault(key, []).append(value.detach())
         result = {key: torch.stack(values).amax() if key.endswith('_max') else torch.stack(values).mean()
                   for key, values in stats.items()}
         result['onpolicy_log_ratio_max'] = stats['log_ratio_max'][0]

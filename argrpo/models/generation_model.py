@@ -62,9 +62,9 @@ class ARGenerationModel(BaseModel):
     def device(self) -> torch.device:
         return next(self.policy.parameters()).device
 
-    def chunks(self, n: int, size: Optional[int] = None) -> List[slice]:
-        """``n`` items in slices of ``size`` (default ``rollout_chunk``; None: one slice)."""
-        size = size or self.rollout_chunk or n
+    def chunks(self, n: int) -> List[slice]:
+        """``n`` items in slices of ``rollout_chunk`` (None: one slice)."""
+        size = self.rollout_chunk or n
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
     # ---- the generation path ----------------------------------------------------------------

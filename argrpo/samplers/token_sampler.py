@@ -58,6 +58,11 @@ class TokenSampler:
     def uses_cfg(self) -> bool:
         return self.cfg_scale > 1.0
 
+    @property
+    def truncates(self) -> bool:
+        """Whether top-k or top-p cut the vocabulary."""
+        return self.top_k > 0 or self.top_p < 1.0
+
     def guided(self, positions: Union[int, Tensor]) -> Union[bool, Tensor]:
         """Whether the token at ``positions`` (0-based image-token index) is guided."""
         if self.cfg_interval < 0:

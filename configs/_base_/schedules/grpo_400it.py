@@ -1,5 +1,6 @@
-# AR-GRPO's class-to-image schedule: lr 1e-5, linear decay, no warm-up, grad-norm clip 1.0.
-optim_wrapper = dict(type='OptimWrapper', clip_grad=dict(max_norm=1.0),
+# AR-GRPO's class-to-image schedule: lr 1e-5, linear decay, no warm-up, grad-norm clip 1.0, bf16
+# (the whole iteration, rollouts included, in bf16 autocast; type='OptimWrapper' for float32).
+optim_wrapper = dict(type='AutocastOptimWrapper', dtype='bfloat16', clip_grad=dict(max_norm=1.0),
                      optimizer=dict(type='AdamW', lr=1e-5, betas=(0.9, 0.999), weight_decay=0.0))
 param_scheduler = [dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
                         begin=0, end=400)]
