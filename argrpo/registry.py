@@ -5,9 +5,10 @@ Children of MMEngine's root registries (scope 'argrpo'), so that a Runner with
 DATASETS, DATA_SAMPLERS, HOOKS, LOOPS, METRICS hold argrpo's; the other MMEngine kinds a run
 builds (optimizers, schedulers, visualizers, ...) get a child too, where argrpo's would go, so
 that MMEngine finds the scope in every registry tree it searches. TOKENIZERS, GENERATORS,
-SAMPLERS, REWARDS, ALGORITHMS and FEATURE_EXTRACTORS (the backbones of evaluation metrics) are
-argrpo's own kinds. Each registry names the package it imports on first use (``locations``), so
-a config needs no ``custom_imports``.
+SAMPLERS, REWARDS, VLM_BACKENDS (the models that answer a VLM judge), ALGORITHMS and
+FEATURE_EXTRACTORS (the backbones of evaluation metrics) are argrpo's own kinds. Each registry
+names the package it imports on first use (``locations``), so a config needs no
+``custom_imports``.
 """
 from typing import Any, Optional
 
@@ -79,5 +80,6 @@ TOKENIZERS = _own('tokenizer', 'tokenizers')
 GENERATORS = _own('generator', 'generators')
 SAMPLERS = _own('token sampler', 'samplers')
 REWARDS = _own('reward', 'rewards')
+VLM_BACKENDS = _own('VLM backend', 'rewards')
 ALGORITHMS = _own('algorithm', 'algorithms')
 FEATURE_EXTRACTORS = _own('feature extractor', 'evaluation')

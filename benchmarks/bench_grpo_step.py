@@ -3,6 +3,13 @@ update's max |log r|, in float32 and in bf16 autocast (what ``tools/train.py --a
 
     python benchmarks/bench_grpo_step.py [--iters 5] [--config configs/grpo_tiny/grpo_tiny_c2i_gradient.py]
                                          [--device cpu|cuda] [--cfg-options k=v ...]
+    python benchmarks/bench_grpo_step.py --reward-latency 0.01 [--rollout-chunk 8]
+
+With ``--reward-latency S``, it measures instead the overlap of rewards with sampling: a reward
+of known latency (``GradientReward`` waiting S seconds per image) served on 127.0.0.1 by the
+reward service and called through ``RemoteReward``, rollouts in chunks, the iteration timed with
+the rewards of chunk k computed while chunk k+1 is sampled and in the serial order, with a check
+that both give the same rewards.
 
 Random weights (the output layer too, so that the token distributions are not uniform); by
 default CFG 4, top-k 4 and top-p 0.9, the settings where rounding shows most. Each precision
@@ -70,6 +77,54 @@ def measure(args) -> dict:
                 updates=f'{model.algorithm.inner_epochs} x {model.algorithm.minibatches}', sampler=repr(model.sampler))
 
 
+def overlap(args) -> None:
+    """Serial vs overlapped reward on a served reward of known latency (same draws)."""
+    import threading
+
+    import waitress
+
+    from argrpo.rewards import GradientReward
+    from argrpo.services import create_app
+    server = waitress.create_server(create_app(GradientReward(latency=args.reward_latency)), host='127.0.0.1',
+                                    port=0, threads=2)
+    threading.Thread(target=server.run, daemon=True).start()
+    url = f'http://127.0.0.1:{server.effective_port}'
+    options = {**HARD_SAMPLING, 'model.rollout_chunk': args.rollout_chunk,
+               'model.reward': dict(_delete_=True, type='RemoteReward', url=url, encoding='float32'), **args.cfg_options}
+    cfg = apis.load_config(args.config, options)
+    DefaultScope.get_instance('bench_grpo_step_overlap', scope_name='argrpo')
+    data = dict(cond=list(range(args.prompts)), prompt=['p'] * args.prompts, index=list(range(args.prompts)))
+    results = {}
+    for overlapped in (False, True):
+        torch.manual_seed(0)
+        model = MODELS.build(dict(cfg.model, overlap_reward=overlapped))
+        optim = build_optim_wrapper(model.policy, cfg.optim_wrapper)
+        model.train_step(dict(data, rollout_seed=0), optim)  # warm-up
+        walls, logs = [], []
+        for i in range(args.iters):
+            start = time.perf_counter()
+            logs.append(model.train_step(dict(data, rollout_seed=i + 1), optim))
+            walls.append(time.perf_counter() - start)
+        results[overlapped] = (sum(walls) / len(walls), logs)
+    server.close()
+    (serial, serial_logs), (overlapped, overlapped_logs) = results[False], results[True]
+    n = args.prompts * model.algorithm.group_size
+    sample = sum(float(log['time_rollout'] + log['time_decode']) for log in serial_logs) / args.iters
+    reward = sum(float(log['time_reward']) for log in serial_logs) / args.iters
+    other = serial - sample - reward
+    same = all(torch.equal(a['reward_mean'], b['reward_mean']) and torch.equal(a['reward_std'], b['reward_std'])
+               for a, b in zip(serial_logs, overlapped_logs))
+    print(f'{osp.basename(args.config)} on {args.device}: {n} samples per iteration in chunks of '
+          f'{args.rollout_chunk}, a served reward of {args.reward_latency * 1000:.0f} ms per image')
+    print(f'  serial:     {serial:.3f} s/iteration (sampling and decoding {sample:.3f} s, reward {reward:.3f} s, '
+          f'update and the rest {other:.3f} s)')
+    chunks = -(-n // args.rollout_chunk)
+    print(f'  overlapped: {overlapped:.3f} s/iteration; max(sampling, reward) + rest = '
+          f'{max(sample, reward) + other:.3f} s, + the last chunk\'s reward (it cannot overlap) = '
+          f'{max(sample, reward) + reward / chunks + other:.3f} s; their sum + rest = {serial:.3f} s')
+    print(f'  rewards identical to the serial order: {same}')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=osp.join(ROOT, 'configs', 'grpo_tiny', 'grpo_tiny_c2i_gradient.py'))
@@ -79,7 +134,12 @@ def main() -> None:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides of the config, on top of CFG 4, top-k 4, top-p 0.9')
     parser.add_argument('--precision', choices=['float32', 'bfloat16'], help='measure one, in this process')
+    parser.add_argument('--reward-latency', type=float, help='seconds per image: measure the reward overlap')
+    parser.add_argument('--rollout-chunk', type=int, default=8, help='samples per chunk (with --reward-latency)')
     args = parser.parse_args()
+    if args.reward_latency is not None:
+        overlap(args)
+        return
     if args.precision:
         print(json.dumps(measure(args)))
         return

@@ -26,7 +26,8 @@ SLOTS = [
     (r'model\.(tokenizer|text_encoder)', 'TOKENIZERS'),
     (r'model\.(sampler|eval_sampler)', 'SAMPLERS'),
     (r'model\.algorithm', 'ALGORITHMS'),
-    (r'(model|\w+_evaluator)\.reward(\.rewards)*', 'REWARDS'),
+    (r'((model|\w+_evaluator)\.)?reward(\.rewards)*', 'REWARDS'),  # a bare reward: a service's config
+    (r'((model|\w+_evaluator)\.)?reward(\.rewards)*\.backend', 'VLM_BACKENDS'),
     (r'\w+_evaluator', 'METRICS'),
     (r'\w+_evaluator\.feature_extractor', 'FEATURE_EXTRACTORS'),
     (r'\w+_dataloader\.dataset', 'DATASETS'),

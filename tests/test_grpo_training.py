@@ -7,6 +7,7 @@ import json
 import os
 import os.path as osp
 import subprocess
+import threading
 
 import mmengine.registry
 import pytest
@@ -22,7 +23,7 @@ from argrpo.engine.checkpointing import AtomicLocalBackend
 from argrpo.generators import ARImageGenerator
 from argrpo.models import NonFiniteError
 from argrpo.registry import GENERATORS, MODEL_WRAPPERS, TOKENIZERS
-from argrpo.rewards import BaseReward
+from argrpo.rewards import BaseReward, GradientReward
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RUN_IDS = itertools.count()
@@ -194,6 +195,38 @@ def test_rollout_images_reach_hooks_through_the_message_hub():
     assert images.shape == (3, 3, 8, 8) and images.device.type == 'cpu'
     # the images are posted for this run only, not saved in checkpoints
     assert 'rollout_images' not in MessageHub.get_current_instance().state_dict()['runtime_info']
+
+
+class ThreadRecordingReward(BaseReward):
+    """GradientReward's score, noting the thread and batch size of each call."""
+
+    def __init__(self):
+        super().__init__('recorded')
+        self.inner, self.calls = GradientReward(), []
+
+    def score(self, images, prompts):
+        self.calls.append((threading.current_thread() is threading.main_thread(), len(images)))
+        return self.inner.score(images, prompts)
+
+
+def test_rewards_of_a_chunk_are_computed_while_the_next_is_sampled():
+    """Same samples, rewards and update with and without the overlap; with it, one reward call
+    per chunk, each off the main thread."""
+    data = dict(cond=[0, 1, 2, 3], prompt=['a', 'b', 'c', 'd'], index=[0, 1, 2, 3], rollout_seed=5)
+    runs = {}
+    for overlap in (True, False):
+        torch.manual_seed(0)
+        model = tiny_model(reward=dict(type=ThreadRecordingReward), rollout_chunk=3, overlap_reward=overlap,
+                           keep_images=5)
+        log = model.train_step(data, OptimWrapper(torch.optim.SGD(model.policy.parameters(), lr=0.1)))
+        images = MessageHub.get_current_instance().get_info('rollout_images')
+        runs[overlap] = (log, model.reward.calls, images, [p.detach().clone() for p in model.policy.parameters()])
+    (log, calls, images, params), (serial_log, serial_calls, serial_images, serial_params) = runs[True], runs[False]
+    assert calls == [(False, 3), (False, 3), (False, 2)] and serial_calls == [(True, 8)]
+    for key in ('reward_mean', 'reward_std', 'reward_min', 'loss', 'kl'):
+        assert log[key].item() == serial_log[key].item(), key
+    assert images.shape[0] == 5 and torch.equal(images, serial_images)
+    assert all(torch.equal(a, b) for a, b in zip(params, serial_params))
 
 
 def test_forward_modes_follow_mmengine():

@@ -1,6 +1,7 @@
 """The MMEngine model of AR-GRPO: one ``train_step`` is one GRPO iteration.
 
-rollout (B prompts x G samples, the configured sampler) -> decode (frozen VQ) -> rewards ->
+rollout (B prompts x G samples, the configured sampler) -> decode (frozen VQ) -> rewards (of
+each chunk while the next is sampled, with ``rollout_chunk``) ->
 group-relative advantages -> old and reference log-probs -> ``inner_epochs x minibatches``
 updates through the OptimWrapper (clipping and accumulation from the config), each the 'loss'
 mode of ``forward`` on a minibatch of the experience.
@@ -18,7 +19,9 @@ group).
 """
 import contextlib
 import copy
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -59,6 +62,8 @@ class ARGRPOModel(ARGenerationModel):
             one more forward without gradient; 'auto': 'recompute' under mixed precision or with
             top-k / top-p, else 'rollout'.
         on_nonfinite: 'skip' the iteration (reported with iteration and component) or 'raise'.
+        overlap_reward: with ``rollout_chunk``, score chunk k (in a worker thread) while chunk
+            k+1 is sampled, for rewards that score each sample on its own (``per_sample``).
         keep_images: how many decoded samples of each rollout to post to the message hub as
             the ``rollout_images`` runtime info (``SampleGridHook`` shows them).
         eval_sampler, eval_seed: as ``ARGenerationModel``.
@@ -68,7 +73,8 @@ class ARGRPOModel(ARGenerationModel):
 
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, reward: dict, algorithm: dict,
                  text_encoder: Optional[dict] = None, rollout_chunk: Optional[int] = None,
-                 old_log_probs: str = 'auto', on_nonfinite: str = 'skip', keep_images: int = 16,
+                 old_log_probs: str = 'auto', on_nonfinite: str = 'skip', overlap_reward: bool = True,
+                 keep_images: int = 16,
                  eval_sampler: Optional[dict] = None, eval_seed: int = 0,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(generator, tokenizer, sampler, text_encoder, eval_sampler, eval_seed, rollout_chunk,
@@ -83,6 +89,7 @@ class ARGRPOModel(ARGenerationModel):
         self.reference = frozen(copy.deepcopy(self.policy)) if self.algorithm.needs_reference else None
         self.reward = frozen(REWARDS.build(reward))
         self.old_log_probs, self.on_nonfinite, self.keep_images = old_log_probs, on_nonfinite, keep_images
+        self.overlap_reward = overlap_reward
 
     @torch.no_grad()
     def sync_reference(self, momentum: Optional[float] = None) -> None:
@@ -186,20 +193,15 @@ class ARGRPOModel(ARGenerationModel):
         recompute = self.old_log_probs == 'recompute' or self.old_log_probs == 'auto' and (
             isinstance(optim_wrapper, AutocastOptimWrapper) or self.sampler.truncates)
         log: Dict[str, Tensor] = {}
-        with timed(log, 'time_rollout'):
-            cond, cond_mask = self.encode_conditions(data['cond'])
-            uniforms, orders = self.sample_draws(data, len(cond))
-            cond = cond.repeat_interleave(G, 0)
-            cond_mask = None if cond_mask is None else cond_mask.repeat_interleave(G, 0)
-            with precision:
-                tokens, old_lp = self.rollout(cond, cond_mask, uniforms=uniforms)
-        with timed(log, 'time_decode'):
-            images = self.decode(tokens)
-        with timed(log, 'time_reward'):
-            components = self.reward.components(images, [p for p in data['prompt'] for _ in range(G)])
-            rewards = self.reward.combine(components)
-        MessageHub.get_current_instance().update_info('rollout_images', images[:self.keep_images].cpu(),
-                                                      resumed=False)
+        cond, cond_mask = self.encode_conditions(data['cond'])
+        uniforms, orders = self.sample_draws(data, len(cond))
+        cond = cond.repeat_interleave(G, 0)
+        cond_mask = None if cond_mask is None else cond_mask.repeat_interleave(G, 0)
+        prompts = [p for p in data['prompt'] for _ in range(G)]
+        tokens, old_lp, images, components = self._sample_and_score(cond, cond_mask, uniforms, prompts,
+                                                                    precision, log)
+        rewards = self.reward.combine(components)
+        MessageHub.get_current_instance().update_info('rollout_images', images.cpu(), resumed=False)
 
         bad = [name for name, value in components.items() if not torch.isfinite(value).all()]
         if self._nonfinite(f'reward component {", ".join(bad) or "(on another rank)"}', bool(bad)):
@@ -231,6 +233,40 @@ class ARGRPOModel(ARGenerationModel):
         if stats is None:
             return dict(log, skipped=torch.tensor(1.0))
         return dict(log, **stats, skipped=torch.tensor(0.0))
+
+    def _sample_and_score(self, cond: Tensor, cond_mask: Optional[Tensor], uniforms: Tensor, prompts: List[str],
+                          precision: contextlib.AbstractContextManager, log: Dict[str, Tensor]):
+        """Rollout, VQ decoding and reward components, chunk by chunk (``rollout_chunk``). With
+        ``overlap_reward`` and a per-sample reward, chunk k is scored in a worker thread while
+        chunk k+1 is sampled (a reward service, or a reward on another device, then costs only
+        what outlasts sampling); otherwise the whole batch is scored after the rollout. Logs the
+        seconds of sampling, decoding, and reward (with overlap: the wait after sampling).
+        Returns tokens, their log-probs, the first ``keep_images`` images and the components."""
+        overlap = self.overlap_reward and self.reward.per_sample and len(self.chunks(len(cond))) > 1
+        parts, kept, pending = [], [], []
+        seconds = dict(time_rollout=0.0, time_decode=0.0)
+        with ThreadPoolExecutor(1) as pool:
+            for s in self.chunks(len(cond)):
+                start = time.perf_counter()
+                with precision:
+                    tokens, log_probs = self.rollout(cond[s], None if cond_mask is None else cond_mask[s],
+                                                     uniforms=uniforms[s])
+                middle = time.perf_counter()
+                images = self.decode(tokens)
+                seconds['time_rollout'] += middle - start
+                seconds['time_decode'] += time.perf_counter() - middle
+                parts.append((tokens, log_probs, images))
+                kept.append(images[:self.keep_images - sum(len(k) for k in kept)])
+                if overlap:
+                    pending.append(pool.submit(self.reward.components, images, prompts[s]))
+            with timed(log, 'time_reward'):
+                if overlap:
+                    chunks = [future.result() for future in pending]
+                    components = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
+                else:
+                    components = self.reward.components(torch.cat([p[2] for p in parts]), prompts)
+        log.update({key: torch.tensor(value) for key, value in seconds.items()})
+        return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), torch.cat(kept), components)
 
     def _update(self, experience: Dict[str, Optional[Tensor]], minibatches: List[List[Tensor]],
                 optim_wrapper: OptimWrapper, module: nn.Module) -> Optional[Dict[str, Tensor]]:

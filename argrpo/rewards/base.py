@@ -13,6 +13,11 @@ from argrpo.utils import frozen
 
 
 class BaseReward(nn.Module):
+    """``per_sample``: a sample's score does not depend on the others of the batch, so a batch
+    may be scored in chunks (``ARGRPOModel`` overlaps them with sampling); a reward that compares
+    samples with each other sets it False."""
+
+    per_sample: bool = True
 
     def __init__(self, name: Optional[str] = None):
         super().__init__()

@@ -1,6 +1,7 @@
 """A reward with a known optimum, computed from decoded pixels: how well the image follows a
 colour gradient (red rising left to right, blue falling). For tests, benchmarks and CPU demos
 that must show GRPO learning whatever the tokenizer's weights."""
+import time
 from typing import Optional, Sequence
 
 import torch
@@ -14,13 +15,17 @@ from .base import BaseReward
 @REWARDS.register_module()
 class GradientReward(BaseReward):
     """Cosine similarity (1 is the best) between the image and the target gradient, both with
-    their per-channel means removed, so the score reads structure, not overall brightness."""
+    their per-channel means removed, so the score reads structure, not overall brightness.
+    ``latency``: seconds to wait per image, standing in for a heavy reward model in benchmarks."""
 
-    def __init__(self, weights: Sequence[float] = (1.0, 0.0, -1.0), name: Optional[str] = None):
+    def __init__(self, weights: Sequence[float] = (1.0, 0.0, -1.0), latency: float = 0.0,
+                 name: Optional[str] = None):
         super().__init__(name or 'gradient')
         self.register_buffer('weights', torch.tensor(weights, dtype=torch.float32))
+        self.latency = latency
 
     def score(self, images: Tensor, prompts: Sequence[str]) -> Tensor:
+        time.sleep(self.latency * len(images))
         x = images.float()
         ramp = torch.linspace(-1, 1, x.shape[-1], device=x.device)
         target = (self.weights.to(x.device)[:, None, None] * ramp).expand(x.shape[1:])

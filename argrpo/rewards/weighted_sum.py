@@ -32,6 +32,7 @@ class WeightedSum(BaseReward):
             raise ValueError('WeightedSum needs at least one reward')
         self.rewards = nn.ModuleList(built)
         self.weights = weights
+        self.per_sample = all(reward.per_sample for reward in built)
 
     @torch.no_grad()
     def components(self, images: Tensor, prompts: Sequence[str]) -> Dict[str, Tensor]:

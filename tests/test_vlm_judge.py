@@ -1,0 +1,366 @@
+"""The VLM judge: a tiny random Qwen2.5-VL saved with save_pretrained and read back offline
+(logprob scores against a hand computation from its logits, generated answers parsed), and the
+OpenAI-compatible backend against a stub server started here (canned answers, slow, malformed
+and failing replies, an unreachable port)."""
+import base64
+import io
+import math
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from argrpo.registry import REWARDS, VLM_BACKENDS
+from argrpo.rewards.vlm_backends import VLMServerError
+from argrpo.rewards.vlm_judge import parse_score, parse_yes_no
+
+SPECIAL = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|vision_end|>', '<|image_pad|>',
+           '<|video_pad|>']
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+QUALITY = dict(name='quality', prompt='Rate the image for {prompt} from 0 to 5.', max_score=5, scale=0.25,
+               weight=2.0)
+NOT_AI = dict(name='not_ai', prompt='Is the image of {prompt} AI-generated? Answer yes or no.', answer='no')
+IS_REAL = dict(name='real', prompt='Is it a real photo? Answer yes or no.', answer='yes', weight=0.5)
+
+
+def byte_level_tokenizer() -> transformers.PreTrainedTokenizerFast:
+    """A byte-level BPE like Qwen's, trained here on a few lines: 'yes', 'No', digits are tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = ['yes\nno\nYes\nNo\ncat\n', 'Rate the image for a cat from 0 to 5.', 'Is it a real photo? Answer yes or no.',
+              '{"total": 3}', 'Is the image of a dog AI-generated?']
+    tok.train_from_iterator(corpus * 50, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='<|endoftext|>',
+                                                eos_token='<|im_end|>')
+
+
+@pytest.fixture(scope='module')
+def vlm_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp('qwen2_5_vl')
+    tokenizer = byte_level_tokenizer()
+    image_processor = transformers.Qwen2VLImageProcessor(size={'shortest_edge': 28 * 28, 'longest_edge': 56 * 56})
+    transformers.Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                     video_processor=transformers.Qwen2VLVideoProcessor(),
+                                     chat_template=CHAT_TEMPLATE).save_pretrained(path)
+    token = tokenizer.convert_tokens_to_ids
+    config = transformers.Qwen2_5_VLConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, eos_token_id=token('<|im_end|>'),
+                         pad_token_id=token('<|endoftext|>'), bos_token_id=None,
+                         rope_parameters=dict(rope_type='default', rope_theta=10000.0, mrope_section=[2, 3, 3])),
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=32,
+                           fullatt_block_indexes=[1], window_size=56),
+        image_token_id=token('<|image_pad|>'), video_token_id=token('<|video_pad|>'),
+        vision_start_token_id=token('<|vision_start|>'), vision_end_token_id=token('<|vision_end|>'))
+    torch.manual_seed(0)
+    model = transformers.Qwen2_5_VLForConditionalGeneration(config)
+    with torch.no_grad():  # peaked answer distributions, so that scores differ between samples
+        model.lm_head.weight.normal_(0, 1)
+    model.save_pretrained(path)
+    return str(path)
+
+
+def images_and_prompts(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 40, 56, generator=g) * 2 - 1, ['a cat', 'a dog on the grass', 'red'][:n]
+
+
+def uint8(images):
+    return (images.add(1).mul(127.5)).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
+def judge_on(path, **kwargs):
+    kwargs.setdefault('questions', [QUALITY, NOT_AI, IS_REAL])
+    backend = dict(type='TransformersVLM', path=path, dtype='float32', batch_size=2)
+    return REWARDS.build(dict(type='VLMJudge', backend=backend, **kwargs))
+
+
+def test_logprob_scores_equal_a_hand_computation_from_the_logits(vlm_dir):
+    judge = judge_on(vlm_dir)
+    assert isinstance(judge.backend.model, transformers.Qwen2_5_VLForConditionalGeneration)
+    assert not any(p.requires_grad for p in judge.parameters()) and not judge.backend.model.training
+    images, prompts = images_and_prompts()
+    parts = judge.components(images, prompts)
+    assert set(parts) == {'vlm_judge/quality', 'vlm_judge/not_ai', 'vlm_judge/real', 'vlm_judge/unreadable'}
+    assert all(v.shape == (3,) and v.dtype == torch.float32 for v in parts.values())
+
+    # independent: each question alone, unpadded, softmax of the logits at the last position
+    processor = transformers.AutoProcessor.from_pretrained(vlm_dir)
+    model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm_dir, dtype=torch.float32).eval()
+    token = {w: processor.tokenizer.encode(w)[0] for w in ['yes', 'Yes', 'no', 'No', '0', '1', '2', '3', '4', '5']}
+    assert len(set(token.values())) == len(token)
+
+    def probs(image, question):
+        chat = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': question}]}]
+        text = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        assert text.endswith('<|im_start|>assistant\n')
+        with torch.no_grad():
+            logits = model(**processor(text=[text], images=[image], return_tensors='pt')).logits[0, -1]
+        return logits.softmax(-1)
+
+    expected = {'quality': [], 'not_ai': [], 'real': []}
+    for image, prompt in zip(uint8(images), prompts):
+        p = probs(image, f'Rate the image for {prompt} from 0 to 5.')
+        digits = torch.stack([p[token[str(d)]] for d in range(6)])
+        expected['quality'].append(0.25 * (digits * torch.arange(6)).sum() / digits.sum())
+        p = probs(image, f'Is the image of {prompt} AI-generated? Answer yes or no.')
+        yes, no = p[token['yes']] + p[token['Yes']], p[token['no']] + p[token['No']]
+        expected['not_ai'].append(no / (yes + no))
+        p = probs(image, 'Is it a real photo? Answer yes or no.')
+        yes, no = p[token['yes']] + p[token['Yes']], p[token['no']] + p[token['No']]
+        expected['real'].append(yes / (yes + no))
+    for name, values in expected.items():
+        torch.testing.assert_close(parts[f'vlm_judge/{name}'], torch.stack(values), atol=1e-5, rtol=1e-5)
+    assert parts['vlm_judge/quality'].std() > 1e-3 and parts['vlm_judge/not_ai'].std() > 1e-3
+    assert ((parts['vlm_judge/quality'] >= 0) & (parts['vlm_judge/quality'] <= 1.25)).all()
+    assert torch.equal(parts['vlm_judge/unreadable'], torch.zeros(3))
+    torch.testing.assert_close(judge(images, prompts), 2.0 * parts['vlm_judge/quality'] + parts['vlm_judge/not_ai']
+                               + 0.5 * parts['vlm_judge/real'])
+
+
+def allow_only(judge, *texts):
+    """Let the tiny model generate nothing but these tokens (its generation_config applies)."""
+    tokenizer = judge.backend.processor.tokenizer
+    allowed = {tokenizer.encode(t)[0] for t in texts}
+    judge.backend.model.generation_config.suppress_tokens = [i for i in range(len(tokenizer)) if i not in allowed]
+
+
+def test_generate_mode_parses_answers_and_counts_unreadable_ones(vlm_dir):
+    judge = judge_on(vlm_dir, mode='generate', max_new_tokens=1, unreadable_score=-1.0, questions=[QUALITY, NOT_AI])
+    images, prompts = images_and_prompts()
+    torch.manual_seed(0)
+    allow_only(judge, '3')
+    parts = judge.components(images, prompts)
+    assert parts['vlm_judge/quality'].tolist() == [0.75] * 3  # '3' read, times 0.25
+    assert parts['vlm_judge/not_ai'].tolist() == [-1.0] * 3  # '3' is no yes / no answer
+    assert parts['vlm_judge/unreadable'].tolist() == [0.5] * 3
+    allow_only(judge, 'No')
+    parts = judge.components(images, prompts)
+    assert parts['vlm_judge/quality'].tolist() == [-1.0] * 3 and parts['vlm_judge/not_ai'].tolist() == [1.0] * 3
+
+    judge = judge_on(vlm_dir, mode='generate', max_new_tokens=6, temperature=1.0, questions=[QUALITY, NOT_AI])
+    allow_only(judge, 'cat', ' ', '!', '<|im_end|>')  # random weights: sampled babble
+    answers = judge.backend.generate(list(uint8(images)), ['Rate it.'] * 3, max_new_tokens=6, temperature=1.0)
+    assert len(answers) == 3 and all(set(a) <= set('cat !') for a in answers)
+    greedy = []
+    for seed in (1, 2):  # greedy answers do not depend on the seed
+        torch.manual_seed(seed)
+        greedy.append(judge.backend.generate(list(uint8(images)), ['Rate it.'] * 3, 6, temperature=0.0))
+    assert greedy[0] == greedy[1] and all(set(a) <= set('cat !') for a in greedy[0])
+    parts = judge.components(images, prompts)
+    assert parts['vlm_judge/unreadable'].tolist() == [1.0] * 3
+    assert parts['vlm_judge/quality'].tolist() == [0.0] * 3 and parts['vlm_judge/not_ai'].tolist() == [0.0] * 3
+    assert judge(images, prompts).tolist() == [0.0] * 3
+
+
+def test_a_missing_directory_names_the_path_and_how_to_get_the_weights(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r'absent_qwen.*huggingface-cli download Qwen/Qwen2.5-VL'):
+        judge_on(str(tmp_path / 'absent_qwen'))
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('{"total": 4}', 4.0),
+    ('```json\n{"total": 3, "realism": 1}\n```', 3.0),
+    ('Here is my rating: {"Total": 5}. Hope it helps.', 5.0),
+    ('```json\n{"realism": 1, "aesthetics": 1, "match": 0, "detail": 1, "artifacts": 0}\n```', 3.0),
+    ('{"total": "2.5"} and then {"total": 1}', 2.5),
+    ('{"total": 4', 4.0),
+    ('{"realism": 1, "match": ', None),
+    ('{"total": 7}', None),
+    ('4', 4.0),
+    ('Score: 3/5', 3.0),
+    ('-1', None),
+    ('The image is lovely.', None),
+    ('', None),
+])
+def test_parse_score(text, expected):
+    assert parse_score(text, max_score=5) == expected
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('yes', 'yes'), ('Yes.', 'yes'), ('YES', 'yes'), ('no,', 'no'), ('No, it looks real.', 'no'),
+    ('**No**', 'no'), ('The answer is yes.', 'yes'), ('Not sure', None), ('nope', None),
+    ('Maybe yes, maybe no', None), ('', None),
+])
+def test_parse_yes_no(text, expected):
+    assert parse_yes_no(text) == expected
+
+
+def test_bad_configs_are_refused():
+    backend = dict(type='OpenAIVLM', base_url='http://127.0.0.1:1/v1', model='m')
+    for questions, mode, match in [([dict(QUALITY, colour='red')], 'logprob', 'colour'),
+                                   ([dict(NOT_AI, answer='maybe')], 'logprob', "'maybe'"),
+                                   ([dict(QUALITY, max_score=10)], 'logprob', 'at most 9'),
+                                   ([QUALITY, QUALITY], 'logprob', 'unique'),
+                                   ([QUALITY], 'vote', 'mode')]:
+        with pytest.raises(ValueError, match=match):
+            REWARDS.build(dict(type='VLMJudge', backend=backend, questions=questions, mode=mode))
+
+
+# -- the OpenAI-compatible backend against a stub server ---------------------------------------
+
+@pytest.fixture(scope='module')
+def server():
+    """A chat-completions stub: ``state['reply'](payload, call)`` answers the call-th request
+    (counted from 1) with a Flask response or a JSON-able dict."""
+    import flask
+    import waitress
+    app = flask.Flask('vlm_stub')
+    state = {'calls': 0, 'payloads': [], 'lock': threading.Lock()}
+
+    @app.post('/v1/chat/completions')
+    def chat():
+        with state['lock']:
+            state['calls'] += 1
+            call = state['calls']
+        payload = flask.request.get_json()
+        state['payloads'].append(payload)
+        reply = state['reply'](payload, call)
+        return flask.jsonify(reply) if isinstance(reply, dict) else reply
+
+    stub = waitress.create_server(app, host='127.0.0.1', port=0, threads=8)
+    threading.Thread(target=stub.run, daemon=True).start()
+
+    def reset(reply):
+        state.update(calls=0, payloads=[], reply=reply)
+        return f'http://127.0.0.1:{stub.effective_port}/v1'
+
+    yield state, reset
+    stub.close()
+
+
+def question_of(payload):
+    return payload['messages'][0]['content'][1]['text']
+
+
+def completion(content):
+    return {'choices': [{'message': {'role': 'assistant', 'content': content}}]}
+
+
+def top_logprobs(probs):
+    top = [{'token': t, 'logprob': math.log(p)} for t, p in probs.items()]
+    return {'choices': [{'message': {'content': top[0]['token']}, 'logprobs': {'content': [
+        {'token': top[0]['token'], 'logprob': top[0]['logprob'], 'top_logprobs': top}]}}]}
+
+
+def openai_judge(url, **kwargs):
+    backend = dict(type='OpenAIVLM', base_url=url, model='qwen-stub', timeout=5, backoff=0.01)
+    return REWARDS.build(dict(type='VLMJudge', backend=backend, questions=[QUALITY, NOT_AI], **kwargs))
+
+
+def test_openai_backend_generate_mode_scores_canned_answers(server):
+    state, reset = server
+    answers = {'a cat': ('```json\n{"total": 4}\n```', 'No.'),
+               'a dog on the grass': ('The image deserves {"total": 2} overall.', 'Yes, clearly.'),
+               'red': ('I cannot tell.', 'no')}
+
+    def reply(payload, call):
+        text = question_of(payload)
+        prompt = next(p for p in answers if f' {p} ' in text)
+        return completion(answers[prompt][0 if text.startswith('Rate') else 1])
+
+    judge = openai_judge(reset(reply), mode='generate', temperature=0.7, max_new_tokens=50, unreadable_score=-1.0)
+    images, prompts = images_and_prompts()
+    parts = judge.components(images, prompts)
+    assert parts['vlm_judge/quality'].tolist() == [1.0, 0.5, -1.0]
+    assert parts['vlm_judge/not_ai'].tolist() == [1.0, 0.0, 1.0]
+    assert parts['vlm_judge/unreadable'].tolist() == [0.0, 0.0, 0.5]
+    assert state['calls'] == 6
+    payload = next(p for p in state['payloads'] if question_of(p) == 'Rate the image for a dog on the grass from 0 to 5.')
+    assert payload['model'] == 'qwen-stub' and payload['max_tokens'] == 50 and payload['temperature'] == 0.7
+    url = payload['messages'][0]['content'][0]['image_url']['url']
+    assert url.startswith('data:image/png;base64,')
+    from PIL import Image
+    sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(',', 1)[1]))))
+    assert np.array_equal(sent, uint8(images)[1])
+
+
+def test_openai_backend_logprob_mode_reads_top_logprobs(server):
+    state, reset = server
+
+    def reply(payload, call):
+        assert payload['logprobs'] is True and payload['top_logprobs'] == 20 and payload['max_tokens'] == 1
+        if ' red ' in question_of(payload):
+            return top_logprobs({'Maybe': 0.9, 'I': 0.1})  # no possible answer listed
+        if question_of(payload).startswith('Rate'):
+            return top_logprobs({'3': 0.5, '4': 0.3, '**': 0.1, '7': 0.05})
+        return top_logprobs({'No': 0.6, 'yes': 0.2, ' no': 0.1, 'Maybe': 0.05})
+
+    judge = openai_judge(reset(reply), unreadable_score=-1.0)
+    images, prompts = images_and_prompts()
+    parts = judge.components(images, prompts)
+    torch.testing.assert_close(parts['vlm_judge/quality'], torch.tensor([0.25 * 2.7 / 0.8] * 2 + [-1.0]))
+    torch.testing.assert_close(parts['vlm_judge/not_ai'], torch.tensor([0.7 / 0.9] * 2 + [-1.0]))
+    assert parts['vlm_judge/unreadable'].tolist() == [0.0, 0.0, 1.0]
+
+
+def stub_backend(url, **kwargs):
+    kwargs = dict(dict(type='OpenAIVLM', base_url=url, model='m', timeout=5, max_retries=2, backoff=0.01), **kwargs)
+    return VLM_BACKENDS.build(kwargs)
+
+
+ONE_IMAGE = [np.zeros((8, 8, 3), dtype=np.uint8)]
+
+
+def test_openai_backend_retries_a_slow_answer_then_names_the_url(server):
+    state, reset = server
+
+    def slow_once(payload, call):
+        time.sleep(0.5 if call == 1 else 0)
+        return completion('yes')
+
+    assert stub_backend(reset(slow_once), timeout=0.2).generate(ONE_IMAGE, ['q']) == ['yes']
+    assert state['calls'] == 2
+
+    def always_slow(payload, call):
+        time.sleep(0.3)
+        return completion('yes')
+
+    url = reset(always_slow)
+    with pytest.raises(VLMServerError, match=f'{url}/chat/completions.*3 attempts.*Timeout'):
+        stub_backend(url, timeout=0.1).generate(ONE_IMAGE, ['q'])
+
+
+@pytest.mark.parametrize('failure', ['not json', '{"choices": []}', 500, 429])
+def test_openai_backend_retries_failures_a_bounded_number_of_times(server, failure):
+    state, reset = server
+
+    def fail(payload, call):
+        if isinstance(failure, int):
+            return 'overloaded', failure
+        return failure, 200, {'Content-Type': 'application/json'}
+
+    url = reset(lambda payload, call: fail(payload, call) if call <= 2 else completion('no'))
+    assert stub_backend(url).generate(ONE_IMAGE, ['q']) == ['no'] and state['calls'] == 3
+    url = reset(fail)
+    with pytest.raises(VLMServerError, match=f'{url}/chat/completions: no valid answer after 3 attempts'):
+        stub_backend(url).generate(ONE_IMAGE, ['q'])
+    assert state['calls'] == 3
+
+
+def test_openai_backend_fails_at_once_on_a_client_error(server):
+    state, reset = server
+    url = reset(lambda payload, call: ('model "m" does not exist', 404))
+    with pytest.raises(VLMServerError, match=r'HTTP 404.*model "m" does not exist'):
+        stub_backend(url).first_token_probs(ONE_IMAGE, ['q'], ['yes', 'no'])
+    assert state['calls'] == 1
+
+
+def test_openai_backend_names_an_unreachable_url_quickly():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    start = time.perf_counter()
+    with pytest.raises(VLMServerError, match=f'http://127.0.0.1:{port}/v1/chat/completions.*ConnectionError'):
+        stub_backend(f'http://127.0.0.1:{port}/v1', timeout=0.5).generate(ONE_IMAGE, ['q'])
+    assert time.perf_counter() - start < 3
