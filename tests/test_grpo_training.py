@@ -93,6 +93,15 @@ def test_amp_trains_in_bfloat16_on_the_cpu(tmp_path, vq_file):
     assert torch.isfinite(history(runner, 'loss')).all() and (history(runner, 'skipped') == 0).all()
 
 
+def test_adaptive_entropy_hook_drives_the_bonus_in_a_run(tmp_path, vq_file):
+    runner = run_train(tmp_path, vq_file, **{'train_cfg.max_iters': 3, 'train_cfg.val_interval': 10,
+                                             'custom_hooks': [dict(type='AdaptiveEntropyHook', target=5.0, lr=0.1)]})
+    coefs = history(runner, 'entropy_coef')
+    # the tiny GPT's entropy is below ln(8) < 5 nats: the bonus grows every iteration
+    assert len(coefs) == 3 and (coefs.diff() > 0).all()
+    assert runner.model.algorithm.entropy_coef == pytest.approx(coefs[-1].item())
+
+
 def test_atomic_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
     path = tmp_path / 'last.pth'
     backend = AtomicLocalBackend()

@@ -1,11 +1,13 @@
-"""RewardHackingGuardHook: the best checkpoint by a held-out metric, and a warning (or a stop)
-when the reward keeps rising while that metric falls."""
+"""Hooks against GRPO's known failures: RewardHackingGuardHook (the best checkpoint by a held-out
+metric, and a warning or a stop when the reward keeps rising while that metric falls) and
+AdaptiveEntropyHook (the entropy bonus moved toward a target entropy)."""
 from types import SimpleNamespace
 
 import pytest
+import torch
 from mmengine.logging import MessageHub
 
-from argrpo.engine import RewardHackingGuardHook
+from argrpo.engine import AdaptiveEntropyHook, RewardHackingGuardHook
 
 
 class FakeRunner:
@@ -63,3 +65,28 @@ def test_a_metric_the_evaluation_does_not_report_is_an_error(tmp_path):
         RewardHackingGuardHook('FID').after_val_epoch(FakeRunner(tmp_path), {'heldout/accuracy_mean': 0.5})
     with pytest.raises(ValueError, match='rule'):
         RewardHackingGuardHook('FID', rule='lower')
+
+
+def test_adaptive_entropy_moves_the_bonus_toward_the_target_and_resumes(tmp_path):
+    from argrpo.algorithms import GRPO
+    runner = FakeRunner(tmp_path)
+    runner.model = SimpleNamespace(algorithm=GRPO(group_size=2))
+    hook = AdaptiveEntropyHook(target_ratio=0.9, lr=0.5, init_coef=0.1, max_coef=0.3)
+    hook.before_train(runner)
+    assert runner.model.algorithm.entropy_coef == 0.1
+    coefs = []
+    for entropy in (2.0, 1.9, 1.6, 1.5, 2.2, 2.4, 2.4):  # the target is 0.9 x 2.0 = 1.8
+        hook.after_train_iter(runner, 0, outputs={'entropy': torch.tensor(entropy)})
+        coefs.append(runner.model.algorithm.entropy_coef)
+    # 0.1 + 0.5 * (1.8 - e), clipped to [0, 0.3]
+    assert coefs == pytest.approx([0.0, 0.0, 0.1, 0.25, 0.05, 0.0, 0.0])
+    assert runner.message_hub.get_scalar('train/entropy_coef').current() == 0.0
+    hook.after_train_iter(runner, 0, outputs={'skipped': torch.tensor(1.0)})  # no entropy: unchanged
+    hook.coef = 0.2
+    checkpoint = {}
+    hook.before_save_checkpoint(runner, checkpoint)
+    again = AdaptiveEntropyHook(target_ratio=0.5)
+    again.after_load_checkpoint(runner, checkpoint)
+    assert (again.coef, again.target) == (0.2, pytest.approx(1.8)) and runner.model.algorithm.entropy_coef == 0.2
+    with pytest.raises(ValueError, match='one of the two'):
+        AdaptiveEntropyHook()
