@@ -111,12 +111,12 @@ class TokenSampler:
         last token of non-zero probability."""
         if self.greedy:
             return log_probs.argmax(-1)
-        probs = log_probs.exp()
-        cdf = probs.cumsum(-1)
+        cdf = log_probs.exp().cumsum(-1)
         if uniforms is None:
             u = torch.rand(len(cdf), 1, generator=generator, device=cdf.device, dtype=cdf.dtype)
         else:
             u = uniforms.to(cdf)[:, None]
-        tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)[:, 0]
-        last_possible = cdf.shape[-1] - 1 - (probs > 0).flip(-1).int().argmax(-1)
-        return torch.minimum(tokens, last_possible)
+        total = cdf[:, -1:].contiguous()
+        tokens = torch.searchsorted(cdf, u * total, right=True)
+        last_possible = torch.searchsorted(cdf, total)  # where the CDF reaches its total
+        return torch.minimum(tokens, last_possible)[:, 0]
