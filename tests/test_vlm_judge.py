@@ -316,10 +316,10 @@ def test_openai_backend_retries_a_slow_answer_then_names_the_url(server):
     state, reset = server
 
     def slow_once(payload, call):
-        time.sleep(0.5 if call == 1 else 0)
+        time.sleep(1.5 if call == 1 else 0)
         return completion('yes')
 
-    assert stub_backend(reset(slow_once), timeout=0.2).generate(ONE_IMAGE, ['q']) == ['yes']
+    assert stub_backend(reset(slow_once), timeout=0.5).generate(ONE_IMAGE, ['q']) == ['yes']
     assert state['calls'] == 2
 
     def always_slow(payload, call):
