@@ -34,6 +34,7 @@ from torch import Tensor
 from werkzeug.exceptions import HTTPException
 
 from argrpo.rewards import BaseReward, WeightedSum
+from argrpo.utils import from_uint8
 
 DTYPES = {'uint8': np.dtype('u1'), 'float32': np.dtype('<f4')}
 
@@ -49,8 +50,9 @@ def reward_config(cfg: Config) -> dict:
 
 def decode_images(spec: Any) -> Tensor:
     """The ``images`` of a request -> ``[N, 3, H, W]`` float in [-1, 1]; ``ValueError`` saying
-    what is wrong with a malformed one. uint8 pixels become ``v / 127.5 - 1``, as argrpo reads
-    saved samples (so images that ``argrpo.utils.quantize`` leaves unchanged arrive exactly)."""
+    what is wrong with a malformed one. uint8 pixels become ``v / 127.5 - 1`` (``from_uint8``), as
+    argrpo reads saved samples (so images that ``argrpo.utils.quantize`` leaves unchanged arrive
+    exactly)."""
     if not isinstance(spec, dict) or not {'shape', 'dtype', 'data'} <= spec.keys():
         raise ValueError('"images" must be an object with "shape", "dtype" and "data"')
     dtype, shape, data = spec['dtype'], spec['shape'], spec['data']
@@ -71,8 +73,7 @@ def decode_images(spec: Any) -> Tensor:
         raise ValueError(f'images.data holds {len(raw)} bytes, {dtype} {shape} needs {expected}')
     array = np.frombuffer(raw, DTYPES[dtype]).reshape(shape)
     if dtype == 'uint8':
-        # contiguous NCHW, as decoded images are: a reward's sums then run in the same order
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2))).float() / 127.5 - 1
+        return from_uint8(array)
     return torch.from_numpy(array.astype(np.float32))
 
 

@@ -24,6 +24,12 @@ def to_uint8(images: Tensor) -> np.ndarray:
     return (to_unit(images) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def from_uint8(array: np.ndarray) -> Tensor:
+    """uint8 [B, H, W, 3] (saved samples) -> contiguous float [B, 3, H, W] in [-1, 1], laid out
+    as decoded images are, so that a reward's sums run in the same order; ``to_uint8`` inverted."""
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2))).float() / 127.5 - 1
+
+
 def image_grid(images: Tensor, nrow: Optional[int] = None) -> np.ndarray:
     """[B, 3, H, W] in [-1, 1] -> one uint8 [H', W', 3] grid."""
     nrow = nrow or max(1, int(len(images) ** 0.5))

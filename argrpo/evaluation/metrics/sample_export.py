@@ -16,7 +16,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from argrpo.registry import METRICS
-from argrpo.utils import image_grid, save_png, to_uint8
+from argrpo.utils import from_uint8, image_grid, save_png, to_uint8
 
 
 @METRICS.register_module()
@@ -68,8 +68,7 @@ class SampleExport(BaseMetric):
         _, first = np.unique(indices, return_index=True)  # sorted by index, padding dropped
         images = images[first[:size]]
         if self.grid is not None:
-            grid = torch.from_numpy(images[:self.grid_size]).permute(0, 3, 1, 2).float() / 127.5 - 1
-            save_png(image_grid(grid), self.grid)
+            save_png(image_grid(from_uint8(images[:self.grid_size])), self.grid)
         if self.npz is not None:
             np.savez(self.npz, arr_0=images)
             print_log(f'{len(images)} samples saved to {self.npz} (ADM format: uint8 NHWC arr_0)',
