@@ -4,12 +4,19 @@ update's max |log r|, in float32 and in bf16 autocast (what ``tools/train.py --a
     python benchmarks/bench_grpo_step.py [--iters 5] [--config configs/grpo_tiny/grpo_tiny_c2i_gradient.py]
                                          [--device cpu|cuda] [--cfg-options k=v ...]
     python benchmarks/bench_grpo_step.py --reward-latency 0.01 [--rollout-chunk 8]
+    python benchmarks/bench_grpo_step.py --memory [--log-prob-chunk 32]
 
 With ``--reward-latency S``, it measures instead the overlap of rewards with sampling: a reward
 of known latency (``GradientReward`` waiting S seconds per image) served on 127.0.0.1 by the
 reward service and called through ``RemoteReward``, rollouts in chunks, the iteration timed with
 the rewards of chunk k computed while chunk k+1 is sampled and in the serial order, with a check
 that both give the same rewards.
+
+With ``--memory``, it measures the peak memory of an iteration (float32) with each memory
+option added in turn, each in a fresh process: the entropy differentiated (as when it has a
+bonus), only logged, the head and log-softmax ``--log-prob-chunk`` positions at a time, and
+activation checkpointing of the blocks; on a GPT with LlamaGen's vocabulary (16384), where the
+[rows, L, V] logits of the update dominate.
 
 Random weights (the output layer too, so that the token distributions are not uniform); by
 default CFG 4, top-k 4 and top-p 0.9, the settings where rounding shows most. Each precision
@@ -35,6 +42,14 @@ from argrpo import apis  # noqa: E402
 from argrpo.registry import MODELS  # noqa: E402
 
 PARTS = ('time_rollout', 'time_decode', 'time_reward', 'time_update')
+# --memory: a GPT whose update is dominated by LlamaGen-sized logits, and the options added in turn
+MEMORY_MODEL = {'model.generator.n_layer': 4, 'model.generator.dim': 256, 'model.generator.n_head': 4,
+                'model.generator.vocab_size': 16384, 'model.generator.block_size': 256,
+                'model.tokenizer.codebook_size': 16384}
+MEMORY_STEPS = (('entropy differentiated', {'model.algorithm.entropy_coef': 1e-12}),
+                ('entropy logged only', {}),
+                ('+ log_prob_chunk', {'model.log_prob_chunk': None}),
+                ('+ activation_checkpointing', {'model.generator.activation_checkpointing': True}))
 HARD_SAMPLING = {'model.sampler.cfg_scale': 4.0, 'model.sampler.top_k': 4, 'model.sampler.top_p': 0.9}
 
 
@@ -52,10 +67,12 @@ def measure(args) -> dict:
     optim = build_optim_wrapper(model.policy, cfg.optim_wrapper)
     data = dict(cond=list(range(args.prompts)), prompt=['p'] * args.prompts, index=list(range(args.prompts)))
     rss_built = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+        allocated_built = torch.cuda.memory_allocated() / 2 ** 20
     first = model.train_step(dict(data, rollout_seed=0), optim)  # also the warm-up
     if args.device == 'cuda':
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
     totals = dict.fromkeys(PARTS, 0.0)
     onpolicy = [first['onpolicy_log_ratio_max'].item()]
     start = time.perf_counter()
@@ -68,11 +85,12 @@ def measure(args) -> dict:
         torch.cuda.synchronize()
     wall = (time.perf_counter() - start) / args.iters
     if args.device == 'cuda':
-        peak = f'{torch.cuda.max_memory_allocated() / 2 ** 20:.0f} MiB CUDA allocated'
+        top = torch.cuda.max_memory_allocated() / 2 ** 20
+        peak, over = f'{top:.0f} MiB CUDA allocated', top - allocated_built
     else:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        peak = f'{rss:.0f} MiB process RSS ({rss - rss_built:+.0f} MiB over the built model)'
-    return dict(precision=args.precision, seconds=wall, parts={k[5:]: v / args.iters for k, v in totals.items()},
+        peak, over = f'{rss:.0f} MiB process RSS', rss - rss_built
+    return dict(precision=args.precision, seconds=wall, over_built=over, parts={k[5:]: v / args.iters for k, v in totals.items()},
                 peak=peak, onpolicy=max(onpolicy), group_size=model.algorithm.group_size,
                 updates=f'{model.algorithm.inner_epochs} x {model.algorithm.minibatches}', sampler=repr(model.sampler))
 
@@ -125,6 +143,36 @@ def overlap(args) -> None:
     print(f'  rewards identical to the serial order: {same}')
 
 
+def run_fresh(args, precision: str, options: dict) -> dict:
+    """``measure`` in a fresh process (its own peak memory)."""
+    cmd = [sys.executable, __file__, '--precision', precision, '--config', args.config, '--iters', str(args.iters),
+           '--prompts', str(args.prompts), '--device', args.device]
+    if options:
+        cmd += ['--cfg-options', *[f'{k}={v}' for k, v in options.items()]]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f'{precision} {options} failed:\n{proc.stderr[-3000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def memory(args) -> None:
+    """Peak memory of float32 iterations with each memory option added to the previous ones."""
+    options, rows = {**MEMORY_MODEL, **args.cfg_options}, []
+    for name, step in MEMORY_STEPS:
+        options = {k: v for k, v in options.items() if k != 'model.algorithm.entropy_coef'}
+        options.update({k: args.log_prob_chunk if k == 'model.log_prob_chunk' else v for k, v in step.items()})
+        rows.append((name, run_fresh(args, 'float32', options)))
+    first = rows[0][1]
+    sizes = ', '.join(f'{key.split(".")[-1]}={value}' for key, value in MEMORY_MODEL.items())
+    print(f'{osp.basename(args.config)} with {sizes} '
+          f'on {args.device}: {args.prompts} prompts x {first["group_size"]} samples, {first["updates"]} updates, '
+          f'{first["sampler"]}, float32, log_prob_chunk={args.log_prob_chunk}')
+    for name, row in rows:
+        print(f'  {name:<28} peak {row["peak"]}, {row["over_built"]:+.0f} MiB over the built model '
+              f'({row["over_built"] / first["over_built"]:.2f}x); {row["seconds"]:.2f} s/iteration '
+              f'(update {row["parts"]["update"]:.2f} s)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', default=osp.join(ROOT, 'configs', 'grpo_tiny', 'grpo_tiny_c2i_gradient.py'))
@@ -133,6 +181,8 @@ def main() -> None:
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='overrides of the config, on top of CFG 4, top-k 4, top-p 0.9')
+    parser.add_argument('--memory', action='store_true', help='peak memory with each memory option added in turn')
+    parser.add_argument('--log-prob-chunk', type=int, default=32, help='positions per chunk (with --memory)')
     parser.add_argument('--precision', choices=['float32', 'bfloat16'], help='measure one, in this process')
     parser.add_argument('--reward-latency', type=float, help='seconds per image: measure the reward overlap')
     parser.add_argument('--rollout-chunk', type=int, default=8, help='samples per chunk (with --reward-latency)')
@@ -143,16 +193,10 @@ def main() -> None:
     if args.precision:
         print(json.dumps(measure(args)))
         return
-    rows = []
-    for precision in ('float32', 'bfloat16'):
-        cmd = [sys.executable, __file__, '--precision', precision, '--config', args.config, '--iters', str(args.iters),
-               '--prompts', str(args.prompts), '--device', args.device]
-        if args.cfg_options:
-            cmd += ['--cfg-options', *[f'{k}={v}' for k, v in args.cfg_options.items()]]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode:
-            sys.exit(f'{precision} failed:\n{proc.stderr[-3000:]}')
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    if args.memory:
+        memory(args)
+        return
+    rows = [run_fresh(args, precision, args.cfg_options) for precision in ('float32', 'bfloat16')]
     first = rows[0]
     print(f'{osp.basename(args.config)} on {args.device}: {args.prompts} prompts x {first["group_size"]} samples, '
           f'{first["updates"]} updates per rollout, {first["sampler"]}')

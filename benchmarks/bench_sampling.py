@@ -1,18 +1,23 @@
 """Image tokens per second of class-conditional sampling, argrpo's decoder against two others.
 
     python benchmarks/bench_sampling.py [--arch GPT-B] [--batch 8] [--tokens 256] [--cfg 4.0]
+        [--device cpu|cuda] [--dtype float32|bfloat16] [--decode auto|dynamic|static|compiled]
 
-* argrpo: ``LlamaGenGPT.sample`` (static KV cache read only up to the filled position, oneDNN
-  prepacked weights on CPU, inverse-CDF token draws).
-* static-cache: the plain gpt-fast / LlamaGen decoder: a static cache of the full length,
-  attention over all of it under a boolean mask indexed by position, default ``F.linear``,
-  ``torch.multinomial``.
+* argrpo: ``LlamaGenGPT.sample`` with inverse-CDF token draws and the decode path ``--decode``
+  ('auto': on CPU the dynamic one, the KV cache read only up to the filled position with oneDNN
+  prepacked weights; on CUDA the static-shape step under torch.compile, replayed as a CUDA graph).
+* static-cache: the plain gpt-fast / LlamaGen decoder, uncompiled: a static cache of the full
+  length, attention over all of it under a boolean mask indexed by position, default
+  ``F.linear``, ``torch.multinomial``.
 * naive: no cache; the whole prefix is recomputed at every step.
 
-Random weights (N(0, 0.02)) in float32; CFG doubles the rows. Also prints the machine's float32
-matmul throughput, measured in the same run, and the fraction of it each decoder reaches.
+Random weights (N(0, 0.02)) in float32, run in ``--dtype`` (bfloat16: autocast, as training with
+--amp); CFG doubles the rows. Warm-up runs (compilation, CUDA graph recording) are not timed.
+Also prints the device (the card on CUDA), its matmul throughput in that dtype, measured in the
+same run, and the fraction of it each decoder reaches.
 """
 import argparse
+import contextlib
 import os.path as osp
 import sys
 import time
@@ -22,19 +27,20 @@ import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from argrpo.generators import LlamaGenGPT  # noqa: E402
+from argrpo.generators.base import DECODE_PATHS  # noqa: E402
 from argrpo.generators.gpt import apply_rope  # noqa: E402
 from argrpo.samplers import TokenSampler  # noqa: E402
 
 
-def static_cache_sample(model, cond, cfg_scale, num_tokens):
+def static_cache_sample(model, cond, cfg_scale, num_tokens, cache_dtype=torch.float32):
     """LlamaGen's generate(): full-length static cache, masked attention, multinomial draws."""
     B = len(cond)
     rows = torch.cat([cond, torch.full_like(cond, model.num_classes)])
     N, max_len = len(rows), -(-(num_tokens + 1) // 8) * 8
     att0 = model.layers[0].attention
     shape = (N, att0.n_kv_head, max_len, att0.head_dim)
-    caches = [(torch.zeros(shape, device=cond.device), torch.zeros(shape, device=cond.device))
-              for _ in model.layers]
+    caches = [(torch.zeros(shape, dtype=cache_dtype, device=cond.device),
+               torch.zeros(shape, dtype=cache_dtype, device=cond.device)) for _ in model.layers]
     causal = torch.tril(torch.ones(max_len, max_len, dtype=torch.bool, device=cond.device))
     causal = causal[None].repeat(N, 1, 1)
 
@@ -70,14 +76,14 @@ def naive_sample(model, cond, cfg_scale, num_tokens):
     tokens = torch.empty(B, 0, dtype=torch.long, device=cond.device)
     for _ in range(num_tokens):
         h = torch.cat([model.cls_embedding(rows), model.tok_embeddings(tokens.repeat(2, 1))], 1)
-        logits = model._run(h, 0, None)[:, -1]
+        logits = model.head(model._run(h, 0, None)[:, -1])
         mixed = logits[B:] + cfg_scale * (logits[:B] - logits[B:])
         tokens = torch.cat([tokens, torch.multinomial(mixed.softmax(-1), 1)], 1)
     return tokens
 
 
-def matmul_flops_per_s(device, n=2048, reps=10):
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_flops_per_s(device, dtype, n=2048, reps=10):
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     best = float('inf')
     for _ in range(reps):
         sync(device)
@@ -114,7 +120,7 @@ def run(name, fn, device, tokens_out, flops, peak):
     sync(device)
     seconds = time.perf_counter() - start
     rate = tokens_out / seconds
-    print(f'  {name:<13} {seconds:8.2f} s  {rate:9.1f} image tokens/s  '
+    print(f'  {name:<19} {seconds:8.2f} s  {rate:9.1f} image tokens/s  '
           f'{flops / seconds / 1e9:8.1f} GFLOP/s  ({100 * flops / seconds / peak:5.1f}% of matmul peak)')
     return rate
 
@@ -126,25 +132,33 @@ def main():
     parser.add_argument('--tokens', type=int, default=256)
     parser.add_argument('--cfg', type=float, default=4.0)
     parser.add_argument('--skip-naive', action='store_true')
-    parser.add_argument('--devices', nargs='+', default=['cpu'] + (['cuda'] if torch.cuda.is_available() else []))
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--dtype', default='float32', choices=['float32', 'bfloat16'])
+    parser.add_argument('--decode', default='auto', choices=DECODE_PATHS, help="argrpo's decode path")
     args = parser.parse_args()
     torch.manual_seed(0)
-    for name in args.devices:
-        device = torch.device(name)
-        model = LlamaGenGPT(args.arch, block_size=args.tokens).to(device).eval()
-        for p in model.parameters():
-            torch.nn.init.normal_(p, std=0.02)
-        cond = torch.arange(args.batch, device=device)
-        sampler = TokenSampler(cfg_scale=args.cfg)
-        peak = matmul_flops_per_s(device)
-        print(f'{args.arch} on {name} ({torch.get_num_threads()} threads): batch {args.batch}, '
-              f'{args.tokens} tokens, CFG {args.cfg}, float32; matmul peak {peak / 1e9:.1f} GFLOP/s')
-        out, rows = args.batch * args.tokens, 2 * args.batch
-        with torch.no_grad():
-            model.sample(cond, sampler, num_tokens=4)  # warm-up
-        ours = run('argrpo', lambda: model.sample(cond, sampler), device, out,
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    model = LlamaGenGPT(args.arch, block_size=args.tokens).to(device).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    cond = torch.arange(args.batch, device=device)
+    sampler = TokenSampler(cfg_scale=args.cfg)
+    path = model.decode_path(args.decode, device)
+    peak = matmul_flops_per_s(device, dtype)
+    where = (torch.cuda.get_device_name(device) if device.type == 'cuda'
+             else f'cpu ({torch.get_num_threads()} threads)')
+    print(f'{args.arch} on {where}: batch {args.batch}, {args.tokens} tokens, CFG {args.cfg}, '
+          f'{args.dtype}{" autocast" if dtype != torch.float32 else ""}; '
+          f'matmul peak {peak / 1e9:.1f} GFLOP/s')
+    out, rows = args.batch * args.tokens, 2 * args.batch
+    precision = torch.autocast(device.type, dtype) if dtype != torch.float32 else contextlib.nullcontext()
+    with precision:
+        with torch.no_grad():  # warm-up; static shapes depend on the length: compile and record at it
+            model.sample(cond, sampler, num_tokens=4 if path == 'dynamic' else args.tokens, decode=path)
+            static_cache_sample(model, cond, args.cfg, 4, dtype)
+        ours = run(f'argrpo ({path})', lambda: model.sample(cond, sampler, decode=path), device, out,
                    decode_flops(model, rows, args.tokens), peak)
-        static = run('static-cache', lambda: static_cache_sample(model, cond, args.cfg, args.tokens),
+        static = run('static-cache', lambda: static_cache_sample(model, cond, args.cfg, args.tokens, dtype),
                      device, out, decode_flops(model, rows, args.tokens), peak)
         print(f'  argrpo / static-cache: {ours / static:.2f}x')
         if not args.skip_naive:

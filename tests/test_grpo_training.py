@@ -15,6 +15,7 @@ import torch
 from argrpo_testing import TINY_VQ, randomize, tiny_grpo_model
 from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
+from mmengine.runner.checkpoint import load_state_dict
 from torch import nn
 
 from argrpo import apis
@@ -150,7 +151,33 @@ def test_reference_is_a_frozen_copy_of_the_policy():
     assert not model.reward.training and not any(p.requires_grad for p in model.reward.parameters())
     assert tiny_model(algorithm=dict(type='GRPO', group_size=2, beta=0.0)).reference is None
     # checkpoints hold what training changes; the frozen parts come from their own files
-    assert {key.split('.')[0] for key in model.state_dict()} == {'policy', 'reference'}
+    assert {key.split('.')[0] for key in model.state_dict()} == {'policy', 'reference', 'reference_synced'}
+
+
+def test_reference_is_rebuilt_from_the_generator_file_until_synced(tmp_path):
+    """While the reference is the generator's file, checkpoints leave it out and loading keeps
+    the one built from the file; once synced it is saved and restored (MMEngine's loader)."""
+    gpt = dict(type='LlamaGenGPT', n_layer=1, n_head=2, dim=32, multiple_of=32, vocab_size=64, block_size=16,
+               num_classes=4, checkpoint=str(tmp_path / 'gpt.pt'))
+    torch.save({'model': randomize(GENERATORS.build(dict(gpt, checkpoint=None))).state_dict()}, gpt['checkpoint'])
+    model = tiny_model(generator=gpt)
+    with torch.no_grad():
+        for p in model.policy.parameters():
+            p.add_(0.1)  # training moved the policy
+    saved = model.state_dict()
+    assert not any(key.startswith('reference.') for key in saved) and any(k.startswith('policy.') for k in saved)
+    resumed = tiny_model(generator=gpt)
+    load_state_dict(resumed, saved, strict=True)
+    for a, b in zip(resumed.reference.parameters(), model.reference.parameters()):
+        assert torch.equal(a, b)  # the file's weights, not the trained policy's
+    model.sync_reference(momentum=0.5)
+    saved = model.state_dict()
+    assert any(key.startswith('reference.') for key in saved)
+    resumed = tiny_model(generator=gpt)
+    load_state_dict(resumed, saved, strict=True)
+    assert resumed.reference_synced and 'reference' not in resumed.file_weights
+    for a, b in zip(resumed.reference.parameters(), model.reference.parameters()):
+        assert torch.equal(a, b)
 
 
 def logged_scalars(work_dir):
@@ -160,39 +187,60 @@ def logged_scalars(work_dir):
         return [record for record in map(json.loads, f) if 'loss' in record]
 
 
+def dist_train(work_dir, vq_file, port, options, *args):
+    """``tools/dist_train.sh`` with 2 processes on the CPU (gloo)."""
+    env = dict(os.environ, PORT=str(port), PYTHONPATH=ROOT)
+    cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir', str(work_dir), *args,
+           '--cfg-options', f'model.tokenizer.checkpoint={vq_file}', *[f'{k}={v}' for k, v in options.items()]]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 @pytest.mark.slow
-def test_two_cpu_processes_match_one(tmp_path, vq_file):
-    """Sampled rollouts from non-trivial weights, plain SGD without clipping, 2 iterations of
-    2 inner epochs x 2 minibatches: 2 ranks x 1 prompt and 1 rank x 2 prompts draw the same
-    samples (randomness tied to the prompts), form the same minibatches and, with gradients
-    averaged across ranks, make the same updates and log the same statistics."""
+@pytest.mark.parametrize('sharded', [False, True], ids=['ddp', 'fsdp'])
+def test_two_cpu_processes_match_one(tmp_path, vq_file, sharded):
+    """Sampled rollouts from non-trivial weights, SGD with momentum without clipping, 2
+    iterations of 2 inner epochs x 2 minibatches: 2 ranks x 1 prompt (DDP, or FSDP sharding the
+    policy and the reference) and 1 rank x 2 prompts draw the same samples (randomness tied to
+    the prompts), form the same minibatches and, with gradients averaged across ranks, make the
+    same updates and log the same statistics. FSDP's checkpoints hold whole tensors, and a run
+    resumed from one under FSDP continues exactly."""
     gpt_file = str(tmp_path / 'gpt.pt')
     cfg = apis.load_config(CONFIG)
     torch.save({'model': randomize(GENERATORS.build(cfg.model.generator), std=0.2).state_dict()}, gpt_file)
     opts = {'train_cfg.max_iters': 2, 'train_dataloader.sampler.shuffle': False, 'model.generator.checkpoint': gpt_file,
             'model.algorithm.inner_epochs': 2, 'model.algorithm.minibatches': 2, 'randomness.seed': 3,
-            'optim_wrapper.optimizer.type': 'SGD', 'optim_wrapper.optimizer.lr': 0.5, 'optim_wrapper.clip_grad': None,
-            'default_hooks.checkpoint.interval': 2}
+            'optim_wrapper.optimizer.type': 'SGD', 'optim_wrapper.optimizer.lr': 0.5,
+            'optim_wrapper.optimizer.momentum': 0.9, 'optim_wrapper.clip_grad': None,
+            'default_hooks.checkpoint.interval': 1}
     single = run_train(tmp_path / 'one', vq_file, **opts, **{'train_dataloader.batch_size': 2})
-    env = dict(os.environ, PORT='29611', PYTHONPATH=ROOT)
-    cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir', str(tmp_path / 'two'),
-           '--cfg-options', f'model.tokenizer.checkpoint={vq_file}', *[f'{k}={v}' for k, v in opts.items()],
-           'train_dataloader.batch_size=1']
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    two = torch.load(tmp_path / 'two' / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
+    fsdp = ['--fsdp'] if sharded else []
+    dist_train(tmp_path / 'two', vq_file, 29611 + sharded, dict(opts, **{'train_dataloader.batch_size': 1}), *fsdp)
+    two = torch.load(tmp_path / 'two' / 'iter_2.pth', map_location='cpu', weights_only=False)
     start = GENERATORS.build(dict(cfg.model.generator, checkpoint=gpt_file)).state_dict()
     for key, value in single.model.state_dict().items():
         if key.startswith('policy.'):
             assert not torch.equal(value, start[key[len('policy.'):]]), key  # it trained
-            torch.testing.assert_close(two[key], value, atol=1e-6, rtol=1e-5, msg=key)
+            torch.testing.assert_close(two['state_dict'][key], value, atol=1e-6, rtol=1e-5, msg=key)
+    momentum = [state['momentum_buffer'] for state in two['optimizer']['state'].values()]
+    expected = [state['momentum_buffer'] for state in single.optim_wrapper.state_dict()['state'].values()]
+    assert len(momentum) == len(expected)
+    for got, want in zip(momentum, expected):
+        assert type(got) is torch.Tensor  # whole, not a shard
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
     logs_one, logs_two = logged_scalars(tmp_path / 'one'), logged_scalars(tmp_path / 'two')
     assert len(logs_one) == len(logs_two) == 2
-    for one, two in zip(logs_one, logs_two):
+    for one, two_log in zip(logs_one, logs_two):
         assert one['reward_std'] > 0 and one['clip_frac'] > 0  # samples differ; later minibatches clip
         for key in ('reward_mean', 'reward_std', 'loss', 'kl', 'ratio', 'clip_frac', 'entropy',
                     'log_ratio_max', 'onpolicy_log_ratio_max', 'uniform_group_frac'):
-            assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
+            assert two_log[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
+    if sharded:
+        dist_train(tmp_path / 'resumed', vq_file, 29613, dict(opts, **{'train_dataloader.batch_size': 1}), *fsdp,
+                   '--resume', str(tmp_path / 'two' / 'iter_1.pth'))
+        resumed = torch.load(tmp_path / 'resumed' / 'iter_2.pth', map_location='cpu', weights_only=False)
+        for key, value in two['state_dict'].items():
+            torch.testing.assert_close(resumed['state_dict'][key], value, atol=0, rtol=0, msg=key)
 
 
 def test_rollout_images_reach_hooks_through_the_message_hub():
@@ -283,8 +331,11 @@ class BigramGenerator(ARImageGenerator):
         self.first = nn.Embedding(num_classes + 1, vocab_size)  # + the null class
         self.next = nn.Embedding(vocab_size, vocab_size)
 
-    def forward(self, tokens, cond, cond_mask=None):
+    def features(self, tokens, cond, cond_mask=None):
         return torch.cat([self.first(cond)[:, None], self.next(tokens[:, :-1])], 1)
+
+    def head(self, hidden):
+        return hidden.float()
 
     def new_caches(self, batch, max_len):
         return {}

@@ -19,6 +19,7 @@ class FakeRunner:
         self.train_loop = SimpleNamespace(stop_training=False)
         self.warnings = []
         self.logger = SimpleNamespace(warning=self.warnings.append)
+        self.model = torch.nn.Linear(1, 1)  # unsharded: saved by the main process alone
 
     def train(self, rewards):
         for r in rewards:

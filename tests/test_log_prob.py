@@ -16,7 +16,7 @@ def test_c2i_sampled_log_probs_match_teacher_forced(tiny_gpt_cfg, sampler_cfg):
     sampler = TokenSampler(**sampler_cfg)
     cond = torch.tensor([0, 3, 3, 9])
     rollout = model.sample(cond, sampler, generator=torch.Generator().manual_seed(0))
-    lp, ent = model.log_prob(rollout.tokens, cond, sampler, with_entropy=True)
+    lp, ent = model.log_prob(rollout.tokens, cond, sampler, entropy='differentiable')
     torch.testing.assert_close(lp, rollout.log_probs, atol=1e-5, rtol=0)
     assert torch.isfinite(rollout.log_probs).all()
     # entropy of the sampled distribution, computed directly
@@ -48,3 +48,46 @@ def test_log_prob_is_differentiable_and_seeded_sampling_reproduces(tiny_gpt_cfg)
     assert torch.equal(a.tokens, b.tokens)
     model.log_prob(a.tokens, cond, sampler).sum().backward()
     assert model.cls_embedding.embedding_table.weight.grad[10].abs().sum() > 0  # null class too
+
+
+def _loss_and_grads(model, tokens, cond, sampler, cond_mask=None, **options):
+    model.zero_grad()
+    lp, ent = model.log_prob(tokens, cond, sampler, cond_mask, entropy='differentiable', **options)
+    weights = torch.linspace(-1, 1, lp.numel()).view_as(lp)  # every position counts differently
+    ((lp - 0.3 * ent) * weights).sum().backward()
+    return lp.detach(), ent.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize('t2i', [False, True])
+def test_chunked_log_probs_and_activation_checkpointing_change_no_number(tiny_gpt_cfg, tiny_t2i_cfg, t2i):
+    """Memory options (the head and the sampler's distribution 5 positions at a time, blocks
+    recomputed in backward) give the log-probs, entropies and gradients of the plain pass."""
+    cfg = tiny_t2i_cfg if t2i else tiny_gpt_cfg
+    plain = randomize(GENERATORS.build(cfg)).eval()
+    saving = GENERATORS.build(dict(cfg, activation_checkpointing=True)).eval()
+    saving.load_state_dict(plain.state_dict())
+    sampler = TokenSampler(cfg_scale=3.0, cfg_interval=7, temperature=0.8, top_k=20, top_p=0.9)
+    if t2i:
+        cond, mask = torch.randn(3, 6, 24), torch.ones(3, 6, dtype=torch.bool)
+        mask[0, :2] = False
+    else:
+        cond, mask = torch.tensor([0, 4, 9]), None
+    tokens = plain.sample(cond, sampler, mask, generator=torch.Generator().manual_seed(2)).tokens
+    expected = _loss_and_grads(plain, tokens, cond, sampler, mask)
+    got = _loss_and_grads(saving, tokens, cond, sampler, mask, chunk=5)
+    torch.testing.assert_close(got[:2], expected[:2], atol=1e-6, rtol=1e-5)
+    assert got[2].keys() == expected[2].keys()
+    for name in expected[2]:
+        torch.testing.assert_close(got[2][name], expected[2][name], atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_entropy_has_a_graph_only_when_asked(tiny_gpt_cfg):
+    model = randomize(GENERATORS.build(tiny_gpt_cfg)).eval()
+    tokens, cond = torch.randint(64, (2, 16)), torch.tensor([1, 2])
+    for chunk in (None, 4):
+        _, detached = model.log_prob(tokens, cond, TokenSampler(), entropy='detached', chunk=chunk)
+        _, differentiable = model.log_prob(tokens, cond, TokenSampler(), entropy='differentiable', chunk=chunk)
+        assert detached.grad_fn is None and differentiable.grad_fn is not None
+        torch.testing.assert_close(detached, differentiable.detach())
+    with pytest.raises(ValueError, match='entropy is None'):
+        model.log_prob(tokens, cond, TokenSampler(), entropy=True)

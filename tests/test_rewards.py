@@ -55,6 +55,28 @@ def test_hps_reads_the_hps_file_format_and_realism_is_a_probability(clip_file, t
         REWARDS.build(dict(type='HPSv2', arch=ARCH, checkpoint=str(tmp_path / 'missing' / 'HPS_v2.1_compressed.pt')))
 
 
+def test_rewards_of_one_clip_file_share_one_model_and_realism_encodes_images_once(clip_file, tmp_path):
+    path, model = clip_file
+    total = REWARDS.build(dict(type='WeightedSum', rewards=[
+        dict(type='CLIPScore', arch=ARCH, checkpoint=path, name='clip'),
+        dict(type='CLIPRealism', arch=ARCH, checkpoint=path, name='realism', scale=2.0)]))
+    clip, realism = total.rewards
+    assert clip.model is realism.model
+    assert sum(p.numel() for p in total.parameters()) == sum(p.numel() for p in model.parameters())
+    torch.save(model.state_dict(), tmp_path / 'other.bin')  # another file: its own model
+    assert REWARDS.build(dict(type='CLIPScore', arch=ARCH, checkpoint=str(tmp_path / 'other.bin'))).model is not clip.model
+
+    calls = []
+    realism.model.visual.register_forward_hook(lambda *args: calls.append(1))
+    images = torch.rand(3, 3, 32, 32) * 2 - 1
+    score = realism(images, ['a', 'b', 'c'])
+    assert len(calls) == 1
+    real = clip.cosine(images, [realism.pair[0]] * 3)
+    fake = clip.cosine(images, [realism.pair[1]] * 3)
+    expected = 2.0 * torch.sigmoid(model.logit_scale.exp() * (real - fake))
+    torch.testing.assert_close(score, expected, atol=1e-5, rtol=1e-5)
+
+
 def test_weighted_sum_logs_components_and_sums_with_weights(clip_file):
     path, _ = clip_file
     total = REWARDS.build(dict(type='WeightedSum', rewards=[

@@ -1,6 +1,7 @@
 """Train with AR-GRPO from a config.
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp [bfloat16|float16]] [--cfg-options k=v ...]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp [bfloat16|float16]] [--fsdp]
+                        [--cfg-options k=v ...]
     bash tools/dist_train.sh CONFIG GPUS [args]      # torchrun; on CPU the gloo backend
 """
 import argparse
@@ -18,13 +19,15 @@ def parse_args():
                         help='resume from CKPT, or from the latest checkpoint of the work dir')
     parser.add_argument('--amp', nargs='?', const='bfloat16', choices=['bfloat16', 'float16'],
                         help='mixed precision (default bfloat16; float16 with loss scaling), GPU or CPU')
+    parser.add_argument('--fsdp', action='store_true',
+                        help='shard the policy and the reference across the processes (FSDP) instead of DDP')
     add_run_arguments(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    train(train_config(load_run_config(args), resume=args.resume, amp=args.amp))
+    train(train_config(load_run_config(args), resume=args.resume, amp=args.amp, fsdp=args.fsdp))
 
 
 if __name__ == '__main__':

@@ -21,10 +21,13 @@ def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optio
     return cfg
 
 
-def train_config(cfg: Config, resume: Optional[str] = None, amp: Optional[str] = None) -> Config:
+def train_config(cfg: Config, resume: Optional[str] = None, amp: Optional[str] = None, fsdp: bool = False) -> Config:
     """``cfg`` set to resume (``resume='auto'``: from the work dir's latest checkpoint, else
-    from that file) and to train in mixed precision (``amp`` 'bfloat16', or 'float16' with loss
-    scaling) through ``AutocastOptimWrapper``, on a GPU or a CPU."""
+    from that file), to train in mixed precision (``amp`` 'bfloat16', or 'float16' with loss
+    scaling) through ``AutocastOptimWrapper``, on a GPU or a CPU, and with ``fsdp`` to shard the
+    policy and the reference across processes (``GRPOFullyShardedDataParallel``)."""
+    if fsdp:
+        cfg.model_wrapper_cfg = dict(type='argrpo.GRPOFullyShardedDataParallel')
     if amp:
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
         cfg.optim_wrapper.dtype = amp

@@ -3,21 +3,25 @@
 * MMEngine resumes with ``torch.load`` and no ``weights_only``, which now means True and refuses
   the few non-tensor objects MMEngine stores. ``allow_mmengine_checkpoints`` allow-lists exactly
   those; safe loading stays on.
+* Sharded (FSDP) weights and optimizer state are saved whole (``whole_state``) and sharded
+  again on loading, so a run resumes under any number of processes.
 * MMEngine writes checkpoints in place: a kill mid-write leaves a truncated file. The
   'atomic_local' file backend writes to a temporary file and renames it, so the previous
   checkpoint (and ``last_checkpoint``) stay usable; ``AtomicCheckpointHook`` saves through it.
 """
+import contextlib
 import logging
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 import numpy as np
 import torch
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 from argrpo.registry import HOOKS
-from argrpo.utils import atomic_write
+from argrpo.utils import atomic_write, unwrap_model
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -29,6 +33,54 @@ def allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals(
         [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, getattr,
          *scalar_types])
+
+
+def _optimizers(runner) -> list:
+    wrappers = getattr(runner.optim_wrapper, 'optim_wrappers', {'': runner.optim_wrapper}).values()
+    return [wrapper.optimizer for wrapper in wrappers]
+
+
+def _sharded_params(optimizer: torch.optim.Optimizer) -> list:
+    """The optimizer's parameters in state-dict order, or [] when none is sharded."""
+    params = [p for group in optimizer.param_groups for p in group['params']]
+    return params if any(isinstance(p, DTensor) for p in params) else []
+
+
+def shard_on_load(optimizer: torch.optim.Optimizer) -> None:
+    """Loading a whole optimizer state (see ``whole_state``) shards it like its parameters."""
+    def shard(optimizer, state_dict: dict) -> None:
+        for index, param in enumerate(_sharded_params(optimizer)):
+            for key, value in state_dict['state'].get(index, {}).items():
+                if isinstance(param, DTensor) and not isinstance(value, DTensor) and value.shape == param.shape:
+                    state_dict['state'][index][key] = distribute_tensor(
+                        value.to(param.device), param.device_mesh, param.placements, src_data_rank=None)
+    optimizer.register_load_state_dict_pre_hook(shard)
+
+
+@contextlib.contextmanager
+def whole_state(runner) -> Iterator[None]:
+    """Around a save by the main process (``Runner.save_checkpoint`` runs there only): every
+    process gathers the sharded (FSDP) weights (the model's state-dict hooks) and optimizer
+    state, and the model and optimizers answer ``state_dict()`` with them until the end, so the
+    main process needs no collective of its own; the checkpoint holds whole tensors and resumes
+    under any number of processes. Nothing to do for unsharded runs."""
+    model = unwrap_model(runner.model)
+    if not any(isinstance(p, DTensor) for p in model.parameters()):
+        yield
+        return
+    owners = [(model, model.state_dict())]
+    for optimizer in _optimizers(runner):
+        state = optimizer.state_dict()  # its per-parameter dicts are the optimizer's own: build new ones
+        state['state'] = {index: {k: v.full_tensor() if isinstance(v, DTensor) else v for k, v in values.items()}
+                          for index, values in state['state'].items()}
+        owners.append((optimizer, state))
+    for owner, state in owners:
+        owner.state_dict = lambda *args, state=state, **kwargs: state
+    try:
+        yield
+    finally:
+        for owner, _ in owners:
+            del owner.state_dict
 
 
 @register_backend('atomic_local', force=True)
@@ -64,9 +116,16 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_run(self, runner) -> None:
         runner.logger.addFilter(self._quiet)
+        for optimizer in _optimizers(runner):
+            if _sharded_params(optimizer):
+                shard_on_load(optimizer)
 
     def after_run(self, runner) -> None:
         runner.logger.removeFilter(self._quiet)
+
+    def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
+        with whole_state(runner):
+            super()._save_checkpoint_with_step(runner, step, meta)
 
     def before_train(self, runner) -> None:
         self.save_param_scheduler = self.save_param_scheduler and runner.param_schedulers is not None

@@ -6,11 +6,12 @@ grid, with zero rotation rows at the condition positions; SwiGLU; RMSNorm; optio
 heads. Parameter names match LlamaGen's ``autoregressive/models/gpt.py``, so its checkpoints
 load unchanged and give the same logits.
 """
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint as recompute_in_backward
 
 from argrpo.registry import GENERATORS
 from argrpo.utils import load_weights
@@ -85,8 +86,9 @@ class Attention(nn.Module):
         self.attn_dropout, self.resid_dropout = attn_dropout, nn.Dropout(resid_dropout)
 
     def forward(self, x: Tensor, rope: Tensor, mask: Optional[Tensor] = None,
-                cache: Optional[KVCache] = None, pos: int = 0) -> Tensor:
-        """Causal attention over ``x`` [B, S, dim]; with ``cache``, ``x`` continues at ``pos``."""
+                cache: Optional[KVCache] = None, pos: Union[int, Tensor] = 0) -> Tensor:
+        """Causal attention over ``x`` [B, S, dim]; with ``cache``, ``x`` continues at ``pos``: an
+        int reads the cache up to there, a LongTensor [1] (static decoding) all of it under ``mask``."""
         B, S, _ = x.shape
         kv = self.n_kv_head * self.head_dim
         q, k, v = self.wqkv(x).split([self.n_head * self.head_dim, kv, kv], -1)
@@ -94,7 +96,7 @@ class Attention(nn.Module):
         k = apply_rope(k.view(B, S, self.n_kv_head, self.head_dim), rope).transpose(1, 2)
         v = v.view(B, S, self.n_kv_head, self.head_dim).transpose(1, 2)
         if cache is not None:
-            k, v = cache.update(pos, k, v)
+            k, v = cache.update(pos, k, v) if isinstance(pos, int) else cache.update_at(pos, k, v)
         if self.n_kv_head != self.n_head:
             k = k.repeat_interleave(self.n_head // self.n_kv_head, 1)
             v = v.repeat_interleave(self.n_head // self.n_kv_head, 1)
@@ -121,7 +123,7 @@ class TransformerBlock(nn.Module):
         self.attention_norm, self.ffn_norm = RMSNorm(dim, norm_eps), RMSNorm(dim, norm_eps)
 
     def forward(self, x: Tensor, rope: Tensor, mask: Optional[Tensor] = None,
-                cache: Optional[KVCache] = None, pos: int = 0) -> Tensor:
+                cache: Optional[KVCache] = None, pos: Union[int, Tensor] = 0) -> Tensor:
         h = x + self.attention(self.attention_norm(x), rope, mask, cache, pos)
         return h + self.feed_forward(self.ffn_norm(h))
 
@@ -170,8 +172,12 @@ class LlamaGenGPT(ARImageGenerator):
         block_size: image tokens, a square number (256 for 256 px with VQ-16).
         class_dropout_prob: LlamaGen's condition-dropout rate: supervised training (``ARSFTModel``)
             replaces labels / captions by the null one at this rate; > 0 adds the null class.
+        activation_checkpointing: keep only each block's input in teacher-forced passes with
+            gradient and recompute the block in backward (memory for one more forward).
         checkpoint: LlamaGen GPT file, loaded strictly (``freqs_cis`` in it is ignored).
     """
+
+    static_decode = True
 
     def __init__(self, arch: str = 'GPT-B', n_layer: Optional[int] = None, n_head: Optional[int] = None,
                  dim: Optional[int] = None, n_kv_head: Optional[int] = None, multiple_of: int = 256,
@@ -181,6 +187,7 @@ class LlamaGenGPT(ARImageGenerator):
                  cls_token_num: Optional[int] = None, class_dropout_prob: float = 0.1,
                  token_dropout: float = 0.0, attn_dropout: float = 0.0, resid_dropout: float = 0.0,
                  ffn_dropout: float = 0.0, initializer_range: float = 0.02,
+                 activation_checkpointing: bool = False,
                  checkpoint: Optional[str] = None, init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
         if arch not in ARCHS and None in (n_layer, n_head, dim):
@@ -197,7 +204,7 @@ class LlamaGenGPT(ARImageGenerator):
         self.block_size, self.grid = block_size, grid
         self.cls_token_num = cls_token_num or (1 if model_type == 'c2i' else 120)
         self.class_dropout_prob = class_dropout_prob
-        self.initializer_range = initializer_range
+        self.initializer_range, self.activation_checkpointing = initializer_range, activation_checkpointing
 
         if model_type == 'c2i':
             self.cls_embedding = LabelEmbedder(num_classes, dim, class_dropout_prob > 0)
@@ -246,29 +253,45 @@ class LlamaGenGPT(ARImageGenerator):
         return self.cls_embedding.uncond_embedding.to(cond.dtype).expand_as(cond)
 
     # ---- forward passes ---------------------------------------------------------------------
-    def _mask(self, cond_mask: Optional[Tensor], q_len: int, k_len: int, pos: int) -> Optional[Tensor]:
-        """Attention mask hiding padded caption tokens (each still sees itself), as LlamaGen."""
-        if cond_mask is None:
-            return None
-        keys = torch.ones(cond_mask.shape[0], k_len, dtype=torch.bool, device=cond_mask.device)
-        keys[:, :cond_mask.shape[1]] = cond_mask[:, :k_len].bool()
-        qpos = torch.arange(pos, pos + q_len, device=keys.device)
-        kpos = torch.arange(k_len, device=keys.device)
+    def _rope_and_mask(self, pos: Union[int, Tensor], q_len: int, cond_mask: Optional[Tensor],
+                       caches: Optional[Sequence[KVCache]]) -> Tuple[Tensor, Optional[Tensor]]:
+        """Rotary rows and attention mask [B or 1, 1, q_len, keys] of ``q_len`` queries from ``pos``.
+        An int ``pos`` attends to keys 0..pos+q_len-1 (no mask where causal attention does); a
+        LongTensor ``pos`` [1] (static decoding) to the whole cache, under a mask of the positions
+        up to ``pos``, so that no shape depends on it. Padded caption tokens are hidden (each still
+        sees itself), as LlamaGen."""
+        if isinstance(pos, int) and cond_mask is None:
+            return self.freqs_cis[pos:pos + q_len], None
+        device = self.freqs_cis.device
+        k_len = pos + q_len if isinstance(pos, int) else caches[0].max_len
+        keys = torch.ones(1 if cond_mask is None else len(cond_mask), k_len, dtype=torch.bool, device=device)
+        if cond_mask is not None:
+            keys[:, :cond_mask.shape[1]] = cond_mask[:, :k_len].bool()
+        qpos = pos + torch.arange(q_len, device=device)
+        kpos = torch.arange(k_len, device=device)
         causal = kpos[None] <= qpos[:, None]
-        return (causal & (keys[:, None] | (kpos[None] == qpos[:, None])))[:, None]
+        return self.freqs_cis[qpos], (causal & (keys[:, None] | (kpos[None] == qpos[:, None])))[:, None]
 
-    def _run(self, h: Tensor, pos: int, cond_mask: Optional[Tensor],
+    def _run(self, h: Tensor, pos: Union[int, Tensor], cond_mask: Optional[Tensor],
              caches: Optional[Sequence[KVCache]] = None) -> Tensor:
+        """The blocks and the final norm over ``h`` [B, S, dim] at positions ``pos``...; each block
+        recomputed in backward with ``activation_checkpointing`` (teacher-forced passes)."""
         S = h.shape[1]
-        rope = self.freqs_cis[pos:pos + S]
-        mask = self._mask(cond_mask, S, pos + S, pos)
+        rope, mask = self._rope_and_mask(pos, S, cond_mask, caches)
+        recompute = self.activation_checkpointing and caches is None and torch.is_grad_enabled()
         for i, layer in enumerate(self.layers):
-            h = layer(h, rope, mask, caches[i] if caches is not None else None, pos)
-        return self.output(self.norm(h)).float()
+            if recompute:
+                h = recompute_in_backward(layer, h, rope, mask, use_reentrant=False)
+            else:
+                h = layer(h, rope, mask, caches[i] if caches is not None else None, pos)
+        return self.norm(h)
 
-    def forward(self, tokens: Tensor, cond: Tensor, cond_mask: Optional[Tensor] = None) -> Tensor:
-        """Teacher-forced logits [B, L, V]: position t predicts ``tokens[:, t]`` from the condition
-        and ``tokens[:, :t]``."""
+    def head(self, hidden: Tensor) -> Tensor:
+        return self.output(hidden).float()
+
+    def features(self, tokens: Tensor, cond: Tensor, cond_mask: Optional[Tensor] = None) -> Tensor:
+        """Teacher-forced hidden states [B, L, dim]: position t predicts ``tokens[:, t]`` from the
+        condition and ``tokens[:, :t]``."""
         h = torch.cat([self.cls_embedding(cond)[:, :self.cls_token_num],
                        self.tok_embeddings(tokens[:, :-1])], 1)
         return self._run(self.tok_dropout(h), 0, cond_mask)[:, self.cls_token_num - 1:]
@@ -285,9 +308,17 @@ class LlamaGenGPT(ARImageGenerator):
     def prefill(self, cond: Tensor, cond_mask: Optional[Tensor], caches: Sequence[KVCache]) -> Tensor:
         """Run the condition positions into ``caches``; logits [B, V] of the first image token."""
         h = self.tok_dropout(self.cls_embedding(cond)[:, :self.cls_token_num])
-        return self._run(h, 0, cond_mask, caches)[:, -1]
+        return self.head(self._run(h, 0, cond_mask, caches)[:, -1])
 
-    def decode_step(self, tokens: Tensor, pos: int, cond_mask: Optional[Tensor],
+    def decode_step(self, tokens: Tensor, pos: Union[int, Tensor], cond_mask: Optional[Tensor],
                     caches: Sequence[KVCache]) -> Tensor:
-        """Feed ``tokens`` [B] at sequence position ``pos``; logits [B, V] of the next token."""
-        return self._run(self.tok_dropout(self.tok_embeddings(tokens[:, None])), pos, cond_mask, caches)[:, -1]
+        """Feed ``tokens`` [B] at sequence position ``pos``; logits [B, V] of the next token. A
+        LongTensor ``pos`` [1] makes it ``decode_step_static``."""
+        h = self._run(self.tok_dropout(self.tok_embeddings(tokens[:, None])), pos, cond_mask, caches)
+        return self.head(h[:, -1])
+
+    def decode_step_static(self, tokens: Tensor, pos: Tensor, cond_mask: Optional[Tensor],
+                           caches: Sequence[KVCache]) -> Tensor:
+        """``decode_step`` at the position in ``pos`` [1], attending to the whole cache under a
+        mask: every shape is the same at every position."""
+        return self.decode_step(tokens, pos, cond_mask, caches)

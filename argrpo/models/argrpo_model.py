@@ -35,6 +35,7 @@ from argrpo.engine import AutocastOptimWrapper
 from argrpo.registry import ALGORITHMS, MODELS, REWARDS
 from argrpo.utils import frozen, timed
 from .generation_model import ARGenerationModel
+from .lora import adapters_disabled, apply_lora
 
 
 class NonFiniteError(RuntimeError):
@@ -46,7 +47,9 @@ class ARGRPOModel(ARGenerationModel):
     """
     Args:
         generator: the policy's config (weights from its ``checkpoint``); the reference is a
-            frozen copy of the built policy, so it shares config and weights.
+            frozen copy of the built policy, so it shares config and weights; while it is the
+            generator's ``checkpoint`` file (until ``sync_reference``), it is left out of
+            checkpoints and rebuilt from that file on resume.
         tokenizer: the VQ tokenizer (frozen). text_encoder: for text-to-image (frozen).
         sampler: the decoding strategy of rollouts, also used to score tokens; never greedy
             (GRPO's log-probs must be those of a distribution the tokens were drawn from).
@@ -64,21 +67,25 @@ class ARGRPOModel(ARGenerationModel):
         on_nonfinite: 'skip' the iteration (reported with iteration and component) or 'raise'.
         overlap_reward: with ``rollout_chunk``, score chunk k (in a worker thread) while chunk
             k+1 is sampled, for rewards that score each sample on its own (``per_sample``).
+        log_prob_chunk: positions at a time of the output head and the sampler's distribution
+            in scoring and updates (see ``ARImageGenerator.log_prob``): memory of [rows, chunk, V]
+            float32 logits instead of [rows, L, V]; None: all positions at once.
         keep_images: how many decoded samples of each rollout to post to the message hub as
             the ``rollout_images`` runtime info (``SampleGridHook`` shows them).
-        eval_sampler, eval_seed: as ``ARGenerationModel``.
+        lora: LoRA adapters on the policy (``peft.LoraConfig`` arguments, see ``lora.apply_lora``):
+            only they train, the generator's own weights stay frozen, and the reference is the
+            policy with its adapters off (no second copy of the weights).
+        eval_sampler, eval_seed, decoder: as ``ARGenerationModel``.
     """
-
-    file_weights = ARGenerationModel.file_weights + ('reward',)
 
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, reward: dict, algorithm: dict,
                  text_encoder: Optional[dict] = None, rollout_chunk: Optional[int] = None,
                  old_log_probs: str = 'auto', on_nonfinite: str = 'skip', overlap_reward: bool = True,
-                 keep_images: int = 16,
-                 eval_sampler: Optional[dict] = None, eval_seed: int = 0,
+                 keep_images: int = 16, log_prob_chunk: Optional[int] = None, lora: Optional[dict] = None,
+                 eval_sampler: Optional[dict] = None, eval_seed: int = 0, decoder: str = 'auto',
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(generator, tokenizer, sampler, text_encoder, eval_sampler, eval_seed, rollout_chunk,
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+                         decoder, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if on_nonfinite not in ('skip', 'raise') or old_log_probs not in ('auto', 'rollout', 'recompute'):
             raise ValueError("on_nonfinite is 'skip' or 'raise'; old_log_probs 'auto', 'rollout' or 'recompute'")
         if self.sampler.greedy:
@@ -86,17 +93,33 @@ class ARGRPOModel(ARGenerationModel):
                              'same tokens and log-probs that are not those of the tokens drawn; set '
                              'model.sampler.greedy=False (eval_sampler may stay greedy)')
         self.algorithm = ALGORITHMS.build(algorithm)
-        self.reference = frozen(copy.deepcopy(self.policy)) if self.algorithm.needs_reference else None
+        self.lora = lora
+        if lora is not None:
+            apply_lora(self.policy, lora)
+        self.reference = (frozen(copy.deepcopy(self.policy)) if self.algorithm.needs_reference and lora is None
+                          else None)
         self.reward = frozen(REWARDS.build(reward))
         self.old_log_probs, self.on_nonfinite, self.keep_images = old_log_probs, on_nonfinite, keep_images
-        self.overlap_reward = overlap_reward
+        self.overlap_reward, self.log_prob_chunk = overlap_reward, log_prob_chunk
+        # while the reference is the generator's file, it is rebuilt from it, not checkpointed
+        self.reference_from_file = generator.get('checkpoint') is not None
+        self.register_buffer('reference_synced', torch.tensor(False))
+
+    @property
+    def file_weights(self) -> Tuple[str, ...]:
+        unchanged = ('reference', ) if self.reference_from_file and not self.reference_synced else ()
+        return super().file_weights + ('reward', ) + unchanged
 
     @torch.no_grad()
     def sync_reference(self, momentum: Optional[float] = None) -> None:
         """Copy the policy into the reference (``momentum=None``) or move the reference towards
         it: ``ref = (1 - momentum) * ref + momentum * policy``. Nothing without a reference."""
+        if self.lora is not None:
+            raise ValueError('with model.lora the reference is the base model (the policy with its adapters '
+                             'off) and cannot be synced: remove ReferenceSyncHook from the config')
         if self.reference is None:
             return
+        self.reference_synced.fill_(True)
         for ref, pol in zip(self.reference.parameters(), self.policy.parameters()):
             if momentum is None:
                 ref.copy_(pol)
@@ -111,15 +134,28 @@ class ARGRPOModel(ARGenerationModel):
         out = torch.empty(tokens.shape, device=tokens.device)
         for idx in minibatches:
             out[idx] = model.log_prob(tokens[idx], cond[idx], self.sampler,
-                                      None if cond_mask is None else cond_mask[idx])
+                                      None if cond_mask is None else cond_mask[idx], chunk=self.log_prob_chunk)
         return out
+
+    def score_reference(self, tokens: Tensor, cond: Tensor, cond_mask: Optional[Tensor],
+                        minibatches: List[Tensor]) -> Optional[Tensor]:
+        """``score_tokens`` under the reference: its frozen copy, or with LoRA the policy with its
+        adapters off (the base model); None without a KL term (``algorithm.needs_reference``)."""
+        if not self.algorithm.needs_reference:
+            return None
+        if self.lora is None:
+            return self.score_tokens(self.reference, tokens, cond, cond_mask, minibatches)
+        with adapters_disabled(self.policy):
+            return self.score_tokens(self.policy, tokens, cond, cond_mask, minibatches)
 
     def loss(self, tokens: Tensor, cond: Tensor, old_log_probs: Tensor, advantages: Tensor,
              cond_mask: Optional[Tensor] = None, ref_log_probs: Optional[Tensor] = None,
              sample_weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """The GRPO loss (and its statistics) of a minibatch of the experience: MMEngine's
         'loss' mode, run through the DDP / FSDP wrapper so that gradients are synchronised."""
-        log_probs, entropy = self.log_prob(tokens, cond, cond_mask)
+        log_probs, entropy = self.policy.log_prob(
+            tokens, cond, self.sampler, cond_mask, chunk=self.log_prob_chunk,
+            entropy='differentiable' if self.algorithm.entropy_coef else 'detached')
         return self.algorithm.loss(log_probs, old_log_probs, advantages, ref_log_probs, entropy, sample_weight)
 
     def _nonfinite(self, what: str, bad: bool) -> bool:
@@ -224,8 +260,7 @@ class ARGRPOModel(ARGenerationModel):
             with precision:
                 if recompute:
                     old_lp = self.score_tokens(self.policy, tokens, cond, cond_mask, minibatches[0])
-                ref_lp = (None if self.reference is None else
-                          self.score_tokens(self.reference, tokens, cond, cond_mask, minibatches[0]))
+                ref_lp = self.score_reference(tokens, cond, cond_mask, minibatches[0])
             experience = dict(tokens=tokens, cond=cond, cond_mask=cond_mask, old_log_probs=old_lp,
                               advantages=algo.advantages(rewards, everything['reward'].std()),
                               ref_log_probs=ref_lp, sample_weight=sample_weight)

@@ -4,11 +4,13 @@ One generation path for everything that makes images: evaluation (``val_step`` /
 MMEngine's 'predict' mode), ``tools/sample.py``, and the rollouts of ``ARGRPOModel``, which
 extends it with training.
 """
+from itertools import chain
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor
+from torch.distributed.tensor import DTensor, distribute_tensor
 
 from argrpo.registry import GENERATORS, MODELS, SAMPLERS, TOKENIZERS
 from argrpo.utils import frozen
@@ -25,6 +27,8 @@ class ARGenerationModel(BaseModel):
             default: ``sampler``.
         eval_seed: evaluation sample ``i`` draws its randomness from seed ``eval_seed + i``.
         rollout_chunk: samples per ``generator.sample`` / VQ decode call (memory); None: all.
+        decoder: the decode step of sampling (``ARImageGenerator.sample``): 'auto' (compiled with
+            static shapes on CUDA, the eager oneDNN path on CPU), 'dynamic', 'static', 'compiled'.
     """
 
     # frozen parts read from their own files (subclasses add theirs): left out of checkpoints
@@ -32,7 +36,7 @@ class ARGenerationModel(BaseModel):
 
     def __init__(self, generator: dict, tokenizer: dict, sampler: dict, text_encoder: Optional[dict] = None,
                  eval_sampler: Optional[dict] = None, eval_seed: int = 0, rollout_chunk: Optional[int] = None,
-                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+                 decoder: str = 'auto', data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.policy = GENERATORS.build(generator)
         self.tokenizer = frozen(TOKENIZERS.build(tokenizer))
@@ -40,23 +44,42 @@ class ARGenerationModel(BaseModel):
         self.sampler = SAMPLERS.build(sampler)
         self.eval_sampler = SAMPLERS.build(eval_sampler) if eval_sampler else self.sampler
         self.eval_seed, self.rollout_chunk = eval_seed, rollout_chunk
-        self._register_state_dict_hook(self._without_file_weights)
-        self._register_load_state_dict_pre_hook(self._keep_file_weights)
+        self.policy.decode_path(decoder, torch.device('cpu'))  # a value the generator cannot serve fails here
+        self.decoder = decoder
+        self._register_state_dict_hook(self._checkpoint_state)
+        self._register_load_state_dict_pre_hook(self._restore_state)
+
+    def from_files(self) -> List[str]:
+        """State-dict keys read from their own files, left out of checkpoints: the
+        ``file_weights`` parts and the policy's frozen parameters (the base weights under LoRA,
+        from the generator's file)."""
+        keys = [f'{name}.{key}' for name in self.file_weights if getattr(self, name) is not None
+                for key in getattr(self, name).state_dict(keep_vars=True)]
+        return keys + [f'policy.{name}' for name, p in self.policy.named_parameters() if not p.requires_grad]
 
     @staticmethod
-    def _without_file_weights(module, state_dict, prefix, local_metadata):
-        for key in [k for k in state_dict if k[len(prefix):].split('.')[0] in module.file_weights]:
-            del state_dict[key]
+    def _checkpoint_state(module, state_dict, prefix, local_metadata):
+        """Checkpoints hold what training changes, whole: weights read from files are left out
+        (not gigabytes of frozen encoders and reward models), parameters sharded across
+        processes (FSDP's DTensors) are gathered, every process taking part."""
+        for key in module.from_files():
+            state_dict.pop(prefix + key, None)
+        for key, value in state_dict.items():
+            if isinstance(value, DTensor):
+                state_dict[key] = value.full_tensor()
         return state_dict
 
-    def _keep_file_weights(self, state_dict, prefix, *args) -> None:
-        """Loading a checkpoint keeps the weights read from their own files (checkpoints hold
-        what training changes, not gigabytes of frozen encoders and reward models)."""
-        for name in self.file_weights:
-            module = getattr(self, name)
-            if module is not None:
-                for key, value in module.state_dict(keep_vars=True).items():
-                    state_dict.setdefault(f'{prefix}{name}.{key}', value)
+    def _restore_state(self, state_dict, prefix, *args) -> None:
+        """Loading a checkpoint keeps the weights read from files, and shards whole tensors
+        where the parameter is sharded (FSDP)."""
+        own = dict(chain(self.named_parameters(), self.named_buffers()))
+        for key in self.from_files():
+            state_dict.setdefault(prefix + key, own[key])
+        for key, value in state_dict.items():
+            target = own.get(key[len(prefix):])
+            if isinstance(target, DTensor) and not isinstance(value, DTensor):
+                state_dict[key] = distribute_tensor(value.to(target.device), target.device_mesh, target.placements,
+                                                    src_data_rank=None)
 
     @property
     def device(self) -> torch.device:
@@ -85,7 +108,8 @@ class ARGenerationModel(BaseModel):
         ``self.sampler``) with random numbers from ``generator`` or ``uniforms`` [B, L]."""
         self.policy.eval()
         outs = [self.policy.sample(cond[s], sampler or self.sampler, None if cond_mask is None else cond_mask[s],
-                                   generator=generator, uniforms=None if uniforms is None else uniforms[s])
+                                   generator=generator, uniforms=None if uniforms is None else uniforms[s],
+                                   decode=self.decoder)
                 for s in self.chunks(len(cond))]
         return torch.cat([o.tokens for o in outs]), torch.cat([o.log_probs for o in outs])
 
@@ -117,7 +141,7 @@ class ARGenerationModel(BaseModel):
 
     def log_prob(self, tokens: Tensor, cond: Tensor, cond_mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Log-probs and entropies [B, L] of ``tokens`` under ``sampler``; differentiable."""
-        return self.policy.log_prob(tokens, cond, self.sampler, cond_mask, with_entropy=True)
+        return self.policy.log_prob(tokens, cond, self.sampler, cond_mask, entropy='differentiable')
 
     def loss(self, **inputs: Any) -> Dict[str, Tensor]:
         raise NotImplementedError(f'{type(self).__name__} generates; it has no training loss')

@@ -42,12 +42,20 @@ class CLIPScore(BaseReward):
         self.levels = levels
         self.freeze()
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def image_features(self, images: Tensor) -> Tensor:
+        """Unit-norm CLIP embeddings [B, D] of images in [-1, 1]."""
+        pixels = prepare_images(images.to(self.device), self.image_size, self.mean, self.std)
+        return F.normalize(self.model.encode_image(pixels).float(), dim=-1)
+
+    def text_features(self, texts: Sequence[str]) -> Tensor:
+        return F.normalize(self.model.encode_text(self.tokenizer(list(texts)).to(self.device)).float(), dim=-1)
+
     def cosine(self, images: Tensor, prompts: Sequence[str]) -> Tensor:
-        device = next(self.model.parameters()).device
-        pixels = prepare_images(images.to(device), self.image_size, self.mean, self.std)
-        image_features = F.normalize(self.model.encode_image(pixels).float(), dim=-1)
-        text_features = F.normalize(self.model.encode_text(self.tokenizer(list(prompts)).to(device)).float(), dim=-1)
-        return (image_features * text_features).sum(-1)
+        return (self.image_features(images) * self.text_features(prompts)).sum(-1)
 
     def score(self, images: Tensor, prompts: Sequence[str]) -> Tensor:
         cos = self.cosine(images, prompts)
@@ -82,8 +90,6 @@ class CLIPRealism(CLIPScore):
         self.pair = (real_prompt, fake_prompt)
 
     def score(self, images: Tensor, prompts: Sequence[str]) -> Tensor:
-        n = len(images)
-        real = self.cosine(images, [self.pair[0]] * n)
-        fake = self.cosine(images, [self.pair[1]] * n)
+        real, fake = (self.image_features(images) @ self.text_features(self.pair).T).unbind(-1)
         logit_scale = self.model.logit_scale.exp().float()
         return self.scale * torch.sigmoid(logit_scale * (real - fake))

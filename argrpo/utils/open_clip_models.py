@@ -1,6 +1,8 @@
 """open_clip models built offline with weights from local files."""
 import contextlib
 import logging
+import os.path as osp
+import weakref
 from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
@@ -33,12 +35,21 @@ def _without_random_init_warning() -> Iterator[None]:
         logging.getLogger().removeFilter(quiet)
 
 
+_LOADED: 'weakref.WeakValueDictionary[tuple, torch.nn.Module]' = weakref.WeakValueDictionary()
+
+
 def load_open_clip(arch: str, checkpoint: Optional[str], user: str, how_to_get: str) -> torch.nn.Module:
-    """An open_clip model with weights from a local file, loaded strictly."""
-    model = create_open_clip(arch)
+    """An open_clip model with weights from a local file, loaded strictly. Users of the same
+    architecture and file share one model (e.g. ``CLIPScore`` and ``CLIPRealism``): one copy in
+    memory, one load. The model is frozen by its users, never trained, so sharing is safe."""
     if checkpoint is None:
         raise FileNotFoundError(f'{user} needs checkpoint=: a local file with {arch} weights. {how_to_get}')
-    load_weights(model, checkpoint, f'{user} ({arch}) checkpoint', how_to_get)
+    key = (arch, osp.realpath(checkpoint), osp.getmtime(checkpoint) if osp.exists(checkpoint) else None)
+    model = _LOADED.get(key)
+    if model is None:
+        model = create_open_clip(arch)
+        load_weights(model, checkpoint, f'{user} ({arch}) checkpoint', how_to_get)
+        _LOADED[key] = model
     return model
 
 

@@ -9,6 +9,7 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from torch.distributed.tensor import DTensor
 
 from argrpo.registry import HOOKS
 from argrpo.utils import atomic_write, unwrap_model
@@ -28,10 +29,12 @@ class ExportWeightsHook(Hook):
         self.module, self.path, self.wrap_key = module, path, wrap_key
 
     def after_train(self, runner) -> None:
+        part = operator.attrgetter(self.module)(unwrap_model(runner.model))
+        # every process takes part in gathering sharded (FSDP) tensors; the main one writes
+        state = {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().cpu()
+                 for k, v in part.state_dict().items()}
         if not is_main_process():
             return
-        part = operator.attrgetter(self.module)(unwrap_model(runner.model))
-        state = {k: v.detach().cpu() for k, v in part.state_dict().items()}
         path = osp.join(runner.work_dir, self.path)
         atomic_write(path, lambda f: torch.save({self.wrap_key: state} if self.wrap_key else state, f))
         print_log(f'{self.module} weights exported to {path}', logger='current')

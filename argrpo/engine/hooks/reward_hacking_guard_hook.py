@@ -4,9 +4,11 @@ import os.path as osp
 from typing import Dict, Optional
 
 import numpy as np
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
 from argrpo.registry import HOOKS
+from ..checkpointing import whole_state
 
 
 @HOOKS.register_module()
@@ -72,8 +74,10 @@ class RewardHackingGuardHook(Hook):
     def _save_best(self, runner, value: float) -> None:
         self.best = value
         name = f'best_{self.metric.replace("/", "_")}_iter_{runner.iter}.pth'
-        runner.save_checkpoint(runner.work_dir, name, save_optimizer=False, save_param_scheduler=False)
-        if self.best_file and self.best_file != name and osp.isfile(osp.join(runner.work_dir, self.best_file)):
+        with whole_state(runner):  # every process gathers a sharded model, the main one saves
+            runner.save_checkpoint(runner.work_dir, name, save_optimizer=False, save_param_scheduler=False)
+        if (is_main_process() and self.best_file and self.best_file != name
+                and osp.isfile(osp.join(runner.work_dir, self.best_file))):
             os.remove(osp.join(runner.work_dir, self.best_file))
         self.best_file = name
 
