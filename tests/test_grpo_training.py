@@ -203,8 +203,8 @@ def test_two_cpu_processes_match_one(tmp_path, vq_file, sharded):
     iterations of 2 inner epochs x 2 minibatches: 2 ranks x 1 prompt (DDP, or FSDP sharding the
     policy and the reference) and 1 rank x 2 prompts draw the same samples (randomness tied to
     the prompts), form the same minibatches and, with gradients averaged across ranks, make the
-    same updates and log the same statistics. FSDP's checkpoints hold whole tensors, and a run
-    resumed from one under FSDP continues exactly."""
+    same updates and log the same statistics. FSDP's checkpoints hold whole tensors: a run resumed
+    from one under FSDP continues exactly, and one process without FSDP resumes from it too."""
     gpt_file = str(tmp_path / 'gpt.pt')
     cfg = apis.load_config(CONFIG)
     torch.save({'model': randomize(GENERATORS.build(cfg.model.generator), std=0.2).state_dict()}, gpt_file)
@@ -241,6 +241,12 @@ def test_two_cpu_processes_match_one(tmp_path, vq_file, sharded):
         resumed = torch.load(tmp_path / 'resumed' / 'iter_2.pth', map_location='cpu', weights_only=False)
         for key, value in two['state_dict'].items():
             torch.testing.assert_close(resumed['state_dict'][key], value, atol=0, rtol=0, msg=key)
+        # an ordinary checkpoint: one process without FSDP resumes from it too
+        alone = run_train(tmp_path / 'alone', vq_file, resume=str(tmp_path / 'two' / 'iter_1.pth'),
+                          **opts, **{'train_dataloader.batch_size': 2})
+        for key, value in alone.model.state_dict().items():
+            if key.startswith('policy.'):
+                torch.testing.assert_close(value, two['state_dict'][key], atol=1e-6, rtol=1e-5, msg=key)
 
 
 def test_rollout_images_reach_hooks_through_the_message_hub():

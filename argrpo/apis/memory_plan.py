@@ -222,11 +222,17 @@ def frozen_models(model: dict) -> Dict[str, Tuple[int, int]]:
         size = 2 if model['text_encoder'].get('dtype', 'float32') != 'float32' else 4
         out['T5 encoder' + ('' if osp.isfile(path) else ' (FLAN-T5-XL assumed)')] = (t5_encoder_params(t5), size)
     reward = model['reward']
+    shared = {}  # open_clip rewards of one architecture and file share one model (load_open_clip)
     for r in reward.get('rewards', [reward]) if reward.get('type') == 'WeightedSum' else [reward]:
         key = (r['type'], r.get('arch', r.get('metric', 'ViT-H-14' if r['type'] == 'HPSv2' else None)))
         params, size = REWARD_PARAMS.get(key, REWARD_PARAMS.get((r['type'], None), (0, 4)))
         known = key in REWARD_PARAMS or (r['type'], None) in REWARD_PARAMS
-        out[f"reward {r.get('name', r['type'])}" + ('' if known else ' (unknown: 0 assumed)')] = (params, size)
+        name = f"reward {r.get('name', r['type'])}"
+        if r.get('checkpoint') and (key[1], r['checkpoint']) in shared:
+            name, params = f'{name} (shares {shared[key[1], r["checkpoint"]]})', 0
+        elif r.get('checkpoint'):
+            shared[key[1], r['checkpoint']] = name
+        out[name + ('' if known else ' (unknown: 0 assumed)')] = (params, size)
     return out
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch.distributed.tensor import DTensor, distribute_tensor
 
 from argrpo.registry import HOOKS
@@ -36,8 +37,11 @@ def allow_mmengine_checkpoints() -> None:
 
 
 def _optimizers(runner) -> list:
-    wrappers = getattr(runner.optim_wrapper, 'optim_wrappers', {'': runner.optim_wrapper}).values()
-    return [wrapper.optimizer for wrapper in wrappers]
+    """The run's optimizers; none before they are built, or in a run that does not train."""
+    wrapper = runner.optim_wrapper
+    if isinstance(wrapper, OptimWrapperDict):
+        return [w.optimizer for w in wrapper.values()]
+    return [wrapper.optimizer] if isinstance(wrapper, OptimWrapper) else []
 
 
 def _sharded_params(optimizer: torch.optim.Optimizer) -> list:

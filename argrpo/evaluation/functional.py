@@ -5,7 +5,7 @@ LlamaGen and AR-GRPO papers report with: covariances with ``ddof=1``, Inception 
 of the bias-free 1008-way logits in splits of 5000, precision / recall with k = 3 manifolds.
 """
 import math
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,24 +26,27 @@ def _psd_eigenvalues(values: np.ndarray) -> np.ndarray:
     return np.where(values > tol, values, 0.0)
 
 
-def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+def psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a PSD matrix (rounding noise in its eigenvalues set to 0)."""
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
     return (vectors * np.sqrt(_psd_eigenvalues(values))) @ vectors.T
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     root1: Optional[np.ndarray] = None) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2) (FID on Inception features,
     Heusel et al. 2017): ``|mu1 - mu2|^2 + tr(s1) + tr(s2) - 2 tr((s1 s2)^1/2)``.
 
     ``tr((s1 s2)^1/2)`` is taken as the sum of square roots of the eigenvalues of the symmetric
     ``s1^1/2 s2 s1^1/2``, which has the same spectrum; unlike a general ``sqrtm`` this stays real
-    and exact for singular or near-singular covariances (fewer samples than dimensions)."""
+    and exact for singular or near-singular covariances (fewer samples than dimensions).
+    ``root1``: ``psd_sqrt(sigma1)`` when already known (many distances to one distribution)."""
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
         raise ValueError(f'statistics of different shapes: mu {mu1.shape} vs {mu2.shape}, '
                          f'sigma {sigma1.shape} vs {sigma2.shape}')
-    root1 = _psd_sqrt(sigma1)
+    root1 = psd_sqrt(sigma1) if root1 is None else root1
     middle = root1 @ sigma2 @ root1
     tr_covmean = np.sqrt(_psd_eigenvalues(np.linalg.eigvalsh((middle + middle.T) / 2))).sum()
     diff = mu1 - mu2

@@ -52,9 +52,17 @@ class ARGenerationModel(BaseModel):
     def from_files(self) -> List[str]:
         """State-dict keys read from their own files, left out of checkpoints: the
         ``file_weights`` parts and the policy's frozen parameters (the base weights under LoRA,
-        from the generator's file)."""
-        keys = [f'{name}.{key}' for name in self.file_weights if getattr(self, name) is not None
-                for key in getattr(self, name).state_dict(keep_vars=True)]
+        from the generator's file). One exception: the buffers that a module of a
+        ``file_weights`` part names in its ``checkpointed_buffers`` are state that training
+        changes (a reward's running statistics), checkpointed like the policy."""
+        keys = []
+        for name in self.file_weights:
+            part = getattr(self, name)
+            if part is not None:
+                kept = {f'{path}.{buffer}' if path else buffer
+                        for path, module in part.named_modules(remove_duplicate=False)
+                        for buffer in getattr(module, 'checkpointed_buffers', ())}
+                keys += [f'{name}.{key}' for key in part.state_dict(keep_vars=True) if key not in kept]
         return keys + [f'policy.{name}' for name, p in self.policy.named_parameters() if not p.requires_grad]
 
     @staticmethod

@@ -2,6 +2,7 @@ from .base import BaseReward
 from .classifier import ClassifierReward, timm_classifier
 from .clip_score import CLIPRealism, CLIPScore, HPSv2
 from .color import GradientReward
+from .distribution import LeaveOneOutFID
 from .iqa import IQAReward
 from .remote import RemoteReward
 from .vlm_backends import OpenAIVLM, TransformersVLM
@@ -9,4 +10,5 @@ from .vlm_judge import VLMJudge
 from .weighted_sum import WeightedSum
 
 __all__ = ['BaseReward', 'CLIPScore', 'HPSv2', 'CLIPRealism', 'IQAReward', 'ClassifierReward', 'WeightedSum',
-           'GradientReward', 'RemoteReward', 'VLMJudge', 'TransformersVLM', 'OpenAIVLM', 'timm_classifier']
+           'GradientReward', 'LeaveOneOutFID', 'RemoteReward', 'VLMJudge', 'TransformersVLM', 'OpenAIVLM',
+           'timm_classifier']
