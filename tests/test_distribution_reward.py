@@ -140,7 +140,8 @@ def test_the_batch_is_that_of_all_processes(extractor_cfg, real, monkeypatch):
     other = torch.from_numpy(np.random.default_rng(4).normal(size=(4, DIM)))
     monkeypatch.setattr(distribution, 'get_world_size', lambda: 2)
     monkeypatch.setattr(distribution, 'get_rank', lambda: 1)
-    monkeypatch.setattr(distribution, 'all_gather', lambda features: [other, features])
+    # all_gather of the sizes [1], then of the features [n, D]
+    monkeypatch.setattr(distribution, 'all_gather', lambda t: [t, t] if t.dim() == 1 else [other, t])
     reward = build(extractor_cfg, real[0])
     mine = reward(images, ['a'] * 4)
     alone = build(extractor_cfg, real[0])
@@ -148,6 +149,9 @@ def test_the_batch_is_that_of_all_processes(extractor_cfg, real, monkeypatch):
     expected = alone.leave_one_out(torch.cat([other, features]).numpy())[4:]
     torch.testing.assert_close(mine, torch.from_numpy(expected).float(), rtol=0, atol=0)
     assert torch.equal(reward.running_cov, alone.running_cov)
+    monkeypatch.setattr(distribution, 'all_gather', lambda t: [t - 1, t])  # another process has fewer
+    with pytest.raises(ValueError, match=r'same number of samples on every process, got \[3, 4\]'):
+        reward(images, ['a'] * 4)
 
 
 def test_clear_errors(extractor_cfg, real, tmp_path):

@@ -178,6 +178,13 @@ def test_reference_is_rebuilt_from_the_generator_file_until_synced(tmp_path):
     assert resumed.reference_synced and 'reference' not in resumed.file_weights
     for a, b in zip(resumed.reference.parameters(), model.reference.parameters()):
         assert torch.equal(a, b)
+    # a checkpoint of before reference_synced existed: its reference counts as synced
+    del saved['reference_synced']
+    older = tiny_model(generator=gpt)
+    load_state_dict(older, saved, strict=True)
+    assert older.reference_synced and any(key.startswith('reference.') for key in older.state_dict())
+    for a, b in zip(older.reference.parameters(), model.reference.parameters()):
+        assert torch.equal(a, b)
 
 
 def logged_scalars(work_dir):

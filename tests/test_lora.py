@@ -6,6 +6,7 @@ import os.path as osp
 import runpy
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from argrpo_testing import TINY_VQ, randomize, tiny_grpo_model
 from test_gpt import reference_logits
 
 from argrpo import apis
-from argrpo.engine import allow_mmengine_checkpoints
+from argrpo.engine import ReferenceSyncHook, allow_mmengine_checkpoints
 from argrpo.models import ARGRPOModel
 from argrpo.registry import GENERATORS, MODELS, TOKENIZERS
 
@@ -44,6 +45,8 @@ def test_only_adapters_train_and_the_weights_are_not_copied():
     assert len({p.untyped_storage().data_ptr() for p in lora.parameters()}) == len(list(lora.parameters()))
     with pytest.raises(ValueError, match='remove ReferenceSyncHook'):
         lora.sync_reference()
+    with pytest.raises(ValueError, match='remove ReferenceSyncHook'):  # before training starts
+        ReferenceSyncHook().before_train(SimpleNamespace(model=lora))
     with pytest.raises(ValueError, match='modules_to_save'):
         tiny_grpo_model(lora=dict(LORA, modules_to_save=['output']))
 

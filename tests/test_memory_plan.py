@@ -100,6 +100,10 @@ def test_lora_trains_adapters_only():
     assert adapted.parts['optimizer state'] == 2 * 4 * adapters
     assert adapted.parts['reference'] == 0 < full.parts['reference']
     assert adapted.parts['parameters'] == full.parts['parameters'] + 4 * adapters
+    # a LoRA config: its own r (peft's 8 where left out); lora=False plans it without
+    cfg.model.lora = dict(lora_alpha=16)
+    assert plan(cfg).parts['gradients'] == 4 * lora_params(shape, 8, ('wqkv', 'wo', 'w1', 'w2', 'w3'))
+    assert plan(cfg, lora=False).parts == full.parts
 
 
 def test_chunk_and_minibatch_scale_their_phases():

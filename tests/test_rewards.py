@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from argrpo.registry import REWARDS
+from argrpo.registry import REWARDS, TOKENIZERS
 
 ARCH = 'ViT-S-32-alt'  # the smallest open_clip architecture
 
@@ -57,11 +57,13 @@ def test_hps_reads_the_hps_file_format_and_realism_is_a_probability(clip_file, t
 
 def test_rewards_of_one_clip_file_share_one_model_and_realism_encodes_images_once(clip_file, tmp_path):
     path, model = clip_file
+    # a text encoder of the same file drops the image tower of its own copy (a t2i run builds it first)
+    text_encoder = TOKENIZERS.build(dict(type='CLIPTextEncoder', arch=ARCH, checkpoint=path))
     total = REWARDS.build(dict(type='WeightedSum', rewards=[
         dict(type='CLIPScore', arch=ARCH, checkpoint=path, name='clip'),
         dict(type='CLIPRealism', arch=ARCH, checkpoint=path, name='realism', scale=2.0)]))
     clip, realism = total.rewards
-    assert clip.model is realism.model
+    assert clip.model is realism.model and text_encoder.model is not clip.model
     assert sum(p.numel() for p in total.parameters()) == sum(p.numel() for p in model.parameters())
     torch.save(model.state_dict(), tmp_path / 'other.bin')  # another file: its own model
     assert REWARDS.build(dict(type='CLIPScore', arch=ARCH, checkpoint=str(tmp_path / 'other.bin'))).model is not clip.model

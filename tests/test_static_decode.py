@@ -37,7 +37,8 @@ def test_static_decode_gives_the_dynamic_tokens(setup, sampler, tiny_gpt_cfg, ti
     uniforms = torch.rand(3, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     dynamic = model.sample(cond, sampler, mask, uniforms=uniforms, decode='dynamic')
     assert_same_rollouts(model.sample(cond, sampler, mask, uniforms=uniforms, decode='static'), dynamic)
-    # the kept caches hold the last rollout's keys past the prompt: masked, never read
+    # another rollout leaves other keys in the kept caches past every position: masked, never read
+    model.sample(cond.flip(0), sampler, None if mask is None else mask.flip(0), uniforms=1 - uniforms, decode='static')
     assert_same_rollouts(model.sample(cond, sampler, mask, uniforms=uniforms, decode='static'), dynamic)
 
 

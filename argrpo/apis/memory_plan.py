@@ -32,7 +32,9 @@ What the figures rest on (read from the code of ``ARGRPOModel``, ``LlamaGenGPT``
   gathers the whole policy for a rollout and about two blocks (plus one block's gradients) at a
   time in an update.
 - Rollout: one KV cache per layer, k and v [rows, n_kv_head, cls_token_num + block_size - 1,
-  head_dim], rows = chunk samples x 2 with CFG; a few [rows, V] float32 logits per step. On a
+  head_dim], rows = chunk samples x 2 with CFG; a few [rows, V] float32 logits per step. On
+  CUDA the static / compiled decoder (``decoder='auto'``, not under FSDP) keeps its caches for
+  the next rollout, so they count in every phase. On a
   CPU in float32, ``onednn_linears`` also holds a reordered copy of every linear weight. VQ
   decoding of a chunk: about five float32 feature maps at full resolution and the first
   level's channels (a rough figure, from one measurement).
@@ -266,9 +268,11 @@ def plan(cfg: Config, gpus: int = 1, lora: Optional[bool] = None, fsdp: Optional
     in rollouts, no foreach temporary in the step); ``frozen``: ``frozen_models``' answer, if known."""
     model, algo, sampler = cfg.model, cfg.model.algorithm, cfg.model.sampler
     shape = gpt_shape(model.generator)
-    lora_cfg = model.get('lora') or (LORA_DEFAULT if lora else None)
-    if lora is False:
+    if lora is False or not (lora or model.get('lora')):
         lora_cfg = None
+    else:  # the config's (peft's r=8 where it leaves r out), else the default
+        lora_cfg = dict(r=8, target_modules=LORA_DEFAULT['target_modules'], **model.lora) if model.get('lora') \
+            else LORA_DEFAULT
     fsdp = 'FullyShard' in str(cfg.get('model_wrapper_cfg', {}).get('type', '')) if fsdp is None else fsdp
     shard = gpus if fsdp else 1
     amp = cfg.optim_wrapper.get('type') == 'AutocastOptimWrapper'
@@ -282,8 +286,6 @@ def plan(cfg: Config, gpus: int = 1, lora: Optional[bool] = None, fsdp: Optional
               + int(optimizer['type'] == 'SGD' and bool(optimizer.get('momentum'))))
 
     base = gpt_params(shape)
-    if model.get('lora'):  # peft's r=8 where the config leaves it out
-        lora_cfg = dict(r=8, target_modules=LORA_DEFAULT['target_modules'], **model.lora)
     adapters = lora_params(shape, lora_cfg['r'], lora_cfg['target_modules']) if lora_cfg else 0
     trained = adapters if lora_cfg else base
     frozen = frozen or frozen_models(model)
@@ -314,14 +316,17 @@ def plan(cfg: Config, gpus: int = 1, lora: Optional[bool] = None, fsdp: Optional
     resident = sum(parts[k] for k in ('parameters', 'optimizer state', 'reference', 'frozen models',
                                       'DDP gradient buckets'))
     head_grad = 4 * shape.dim * shape.vocab if not lora_cfg or 'output' in lora_cfg['target_modules'] else 0
+    # the static / compiled decoder (CUDA's default, not under FSDP) keeps its caches between rollouts
+    kept = parts[f'KV cache ({chunk} samples)'] if device == 'cuda' and not fsdp and model.get(
+        'decoder', 'auto') != 'dynamic' else 0
     phases = {
         'rollout': resident + parts['autocast 16-bit weights (rollout)'] + parts['FSDP gathered policy (rollout)']
         + parts['oneDNN weight copies (CPU rollout)'] + parts[f'KV cache ({chunk} samples)']
         + 4 * rows * shape.vocab * 4,
-        'decode': resident + parts[f'VQ decode ({chunk} samples, rough)'],
-        'update': resident + parts['autocast 16-bit weights (update)'] + parts['FSDP gathered blocks (update)']
+        'decode': resident + kept + parts[f'VQ decode ({chunk} samples, rough)'],
+        'update': resident + kept + parts['autocast 16-bit weights (update)'] + parts['FSDP gathered blocks (update)']
         + max(sum(acts.values()) + head_grad // shard, parts['gradients']),
-        'optimizer step': resident + parts['gradients'] + parts['AdamW foreach temporary (step)'],
+        'optimizer step': resident + kept + parts['gradients'] + parts['AdamW foreach temporary (step)'],
     }
     notes = {'parameters': f'{(base + adapters) / 1e6:.1f} M' + (f' ({adapters / 1e6:.2f} M LoRA, r={lora_cfg["r"]})'
                                                                   if lora_cfg else ''),

@@ -19,10 +19,10 @@ import torch
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from torch.distributed.tensor import DTensor, distribute_tensor
+from torch.distributed.tensor import DTensor
 
 from argrpo.registry import HOOKS
-from argrpo.utils import atomic_write, unwrap_model
+from argrpo.utils import atomic_write, shard_like, unwrap_model, whole
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -54,30 +54,29 @@ def shard_on_load(optimizer: torch.optim.Optimizer) -> None:
     """Loading a whole optimizer state (see ``whole_state``) shards it like its parameters."""
     def shard(optimizer, state_dict: dict) -> None:
         for index, param in enumerate(_sharded_params(optimizer)):
-            for key, value in state_dict['state'].get(index, {}).items():
-                if isinstance(param, DTensor) and not isinstance(value, DTensor) and value.shape == param.shape:
-                    state_dict['state'][index][key] = distribute_tensor(
-                        value.to(param.device), param.device_mesh, param.placements, src_data_rank=None)
+            state = state_dict['state'].get(index, {})
+            state.update({key: shard_like(value, param) for key, value in state.items()})
     optimizer.register_load_state_dict_pre_hook(shard)
 
 
 @contextlib.contextmanager
-def whole_state(runner) -> Iterator[None]:
+def whole_state(runner, optimizer: bool = True) -> Iterator[None]:
     """Around a save by the main process (``Runner.save_checkpoint`` runs there only): every
-    process gathers the sharded (FSDP) weights (the model's state-dict hooks) and optimizer
-    state, and the model and optimizers answer ``state_dict()`` with them until the end, so the
-    main process needs no collective of its own; the checkpoint holds whole tensors and resumes
-    under any number of processes. Nothing to do for unsharded runs."""
+    process gathers the sharded (FSDP) weights (the model's state-dict hooks) and, when the save
+    holds it, the optimizer state, one tensor at a time onto the CPU; the model and optimizers
+    answer ``state_dict()`` with them until the end, so the main process needs no collective of
+    its own. The checkpoint holds whole tensors and resumes under any number of processes.
+    Nothing to do for unsharded runs."""
     model = unwrap_model(runner.model)
     if not any(isinstance(p, DTensor) for p in model.parameters()):
         yield
         return
     owners = [(model, model.state_dict())]
-    for optimizer in _optimizers(runner):
-        state = optimizer.state_dict()  # its per-parameter dicts are the optimizer's own: build new ones
-        state['state'] = {index: {k: v.full_tensor() if isinstance(v, DTensor) else v for k, v in values.items()}
+    for optim in _optimizers(runner) if optimizer else []:
+        state = optim.state_dict()  # its per-parameter dicts are the optimizer's own: build new ones
+        state['state'] = {index: {key: whole(value) for key, value in values.items()}
                           for index, values in state['state'].items()}
-        owners.append((optimizer, state))
+        owners.append((optim, state))
     for owner, state in owners:
         owner.state_dict = lambda *args, state=state, **kwargs: state
     try:
@@ -130,6 +129,10 @@ class AtomicCheckpointHook(CheckpointHook):
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
         with whole_state(runner):
             super()._save_checkpoint_with_step(runner, step, meta)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        with whole_state(runner, optimizer=False):
+            super()._save_best_checkpoint(runner, metrics)
 
     def before_train(self, runner) -> None:
         self.save_param_scheduler = self.save_param_scheduler and runner.param_schedulers is not None

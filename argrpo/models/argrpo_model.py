@@ -102,21 +102,33 @@ class ARGRPOModel(ARGenerationModel):
         self.old_log_probs, self.on_nonfinite, self.keep_images = old_log_probs, on_nonfinite, keep_images
         self.overlap_reward, self.log_prob_chunk = overlap_reward, log_prob_chunk
         # while the reference is the generator's file, it is rebuilt from it, not checkpointed
-        self.reference_from_file = generator.get('checkpoint') is not None
         self.register_buffer('reference_synced', torch.tensor(False))
 
     @property
     def file_weights(self) -> Tuple[str, ...]:
-        unchanged = ('reference', ) if self.reference_from_file and not self.reference_synced else ()
+        """The frozen parts read from their own files: ``ARGenerationModel``'s, the reward, and the
+        reference while it is the generator's ``checkpoint`` (not moved by ``sync_reference``)."""
+        unchanged = ('reference', ) if self.policy_from_file and not self.reference_synced else ()
         return super().file_weights + ('reward', ) + unchanged
+
+    def _restore_state(self, state_dict, prefix, *args) -> None:
+        """Checkpoints written before ``reference_synced`` existed hold the reference: it counts
+        as synced (kept in later checkpoints) where they do."""
+        state_dict.setdefault(prefix + 'reference_synced', torch.tensor(
+            any(key.startswith(prefix + 'reference.') for key in state_dict)))
+        super()._restore_state(state_dict, prefix, *args)
+
+    def check_sync(self) -> None:
+        """Raise where the reference cannot move (``ReferenceSyncHook`` asks before training)."""
+        if self.lora is not None:
+            raise ValueError('with model.lora the reference is the base model (the policy with its adapters '
+                             'off) and cannot be synced: remove ReferenceSyncHook from the config')
 
     @torch.no_grad()
     def sync_reference(self, momentum: Optional[float] = None) -> None:
         """Copy the policy into the reference (``momentum=None``) or move the reference towards
         it: ``ref = (1 - momentum) * ref + momentum * policy``. Nothing without a reference."""
-        if self.lora is not None:
-            raise ValueError('with model.lora the reference is the base model (the policy with its adapters '
-                             'off) and cannot be synced: remove ReferenceSyncHook from the config')
+        self.check_sync()
         if self.reference is None:
             return
         self.reference_synced.fill_(True)

@@ -10,10 +10,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.model import BaseModel
 from torch import Tensor
-from torch.distributed.tensor import DTensor, distribute_tensor
 
 from argrpo.registry import GENERATORS, MODELS, SAMPLERS, TOKENIZERS
-from argrpo.utils import frozen
+from argrpo.utils import frozen, shard_like, whole
 
 
 @MODELS.register_module()
@@ -39,6 +38,7 @@ class ARGenerationModel(BaseModel):
                  decoder: str = 'auto', data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.policy = GENERATORS.build(generator)
+        self.policy_from_file = generator.get('checkpoint') is not None
         self.tokenizer = frozen(TOKENIZERS.build(tokenizer))
         self.text_encoder = frozen(TOKENIZERS.build(text_encoder)) if text_encoder else None
         self.sampler = SAMPLERS.build(sampler)
@@ -52,7 +52,7 @@ class ARGenerationModel(BaseModel):
     def from_files(self) -> List[str]:
         """State-dict keys read from their own files, left out of checkpoints: the
         ``file_weights`` parts and the policy's frozen parameters (the base weights under LoRA,
-        from the generator's file). One exception: the buffers that a module of a
+        from the generator's ``checkpoint``, when it has one). One exception: the buffers that a module of a
         ``file_weights`` part names in its ``checkpointed_buffers`` are state that training
         changes (a reward's running statistics), checkpointed like the policy."""
         keys = []
@@ -63,7 +63,8 @@ class ARGenerationModel(BaseModel):
                         for path, module in part.named_modules(remove_duplicate=False)
                         for buffer in getattr(module, 'checkpointed_buffers', ())}
                 keys += [f'{name}.{key}' for key in part.state_dict(keep_vars=True) if key not in kept]
-        return keys + [f'policy.{name}' for name, p in self.policy.named_parameters() if not p.requires_grad]
+        frozen = [f'policy.{name}' for name, p in self.policy.named_parameters() if not p.requires_grad]
+        return keys + (frozen if self.policy_from_file else [])
 
     @staticmethod
     def _checkpoint_state(module, state_dict, prefix, local_metadata):
@@ -73,8 +74,7 @@ class ARGenerationModel(BaseModel):
         for key in module.from_files():
             state_dict.pop(prefix + key, None)
         for key, value in state_dict.items():
-            if isinstance(value, DTensor):
-                state_dict[key] = value.full_tensor()
+            state_dict[key] = whole(value)
         return state_dict
 
     def _restore_state(self, state_dict, prefix, *args) -> None:
@@ -84,10 +84,8 @@ class ARGenerationModel(BaseModel):
         for key in self.from_files():
             state_dict.setdefault(prefix + key, own[key])
         for key, value in state_dict.items():
-            target = own.get(key[len(prefix):])
-            if isinstance(target, DTensor) and not isinstance(value, DTensor):
-                state_dict[key] = distribute_tensor(value.to(target.device), target.device_mesh, target.placements,
-                                                    src_data_rank=None)
+            if key[len(prefix):] in own:
+                state_dict[key] = shard_like(value, own[key[len(prefix):]])
 
     @property
     def device(self) -> torch.device:

@@ -18,7 +18,8 @@ from torch import nn
 DEFAULT_TARGETS = ('wqkv', 'wo', 'w1', 'w2', 'w3')
 
 
-def _adapted_layers(module: nn.Module) -> List[Tuple[str, BaseTunerLayer]]:
+def adapted_layers(module: nn.Module) -> List[Tuple[str, BaseTunerLayer]]:
+    """(name, layer) of each LoRA layer in ``module``; [] for a plain module."""
     return [(name, m) for name, m in module.named_modules() if isinstance(m, BaseTunerLayer)]
 
 
@@ -41,7 +42,7 @@ def apply_lora(module: nn.Module, lora: dict) -> nn.Module:
 def adapters_disabled(module: nn.Module) -> Iterator[nn.Module]:
     """Within the block ``module`` runs as its base model, adapters off (GRPO's reference);
     they are switched on again (and trainable) on leaving it."""
-    layers = [layer for _, layer in _adapted_layers(module)]
+    layers = [layer for _, layer in adapted_layers(module)]
     for layer in layers:
         layer.enable_adapters(False)
     try:
@@ -55,7 +56,7 @@ def merge_lora(module: nn.Module) -> nn.Module:
     """Fold the adapters into the weights (``W + scale * B @ A``) and put each base layer back
     in place of its LoRA layer, in place: ``module`` becomes the plain generator, its state dict
     in the family's key names. Returns ``module``."""
-    layers = _adapted_layers(module)
+    layers = adapted_layers(module)
     if not layers:
         raise ValueError(f'{type(module).__name__} holds no LoRA adapters to merge')
     for name, layer in layers:

@@ -38,7 +38,9 @@ class GRPOFullyShardedDataParallel(nn.Module):
 
     A rollout (``sample``) gathers the whole generator once for all its decode steps, then
     shards it again: rollouts cost the memory of one whole policy, updates and reference
-    scoring one block at a time. Gradients are averaged across processes as under DDP.
+    scoring one block at a time. Gradients are averaged across processes as under DDP. The
+    decoder runs eagerly (``decoder='auto'`` becomes 'dynamic'): compiled decoding through FSDP's
+    hooks has not been tried on a GPU yet; a config may still ask for it.
     Checkpoints hold whole tensors (``ARGenerationModel``'s state-dict hooks for the weights,
     ``AtomicCheckpointHook`` for the optimizer state), so they resume under any process count.
 
@@ -54,6 +56,8 @@ class GRPOFullyShardedDataParallel(nn.Module):
     def __init__(self, module: nn.Module, reshard_after_forward: bool = True):
         super().__init__()
         self.module = module
+        if module.decoder == 'auto':
+            module.decoder = 'dynamic'
         mesh = init_device_mesh(module.device.type, (get_world_size(), ))
         for generator in (module.policy, getattr(module, 'reference', None)):
             if generator is None:
@@ -63,7 +67,7 @@ class GRPOFullyShardedDataParallel(nn.Module):
                     for block in child:
                         fully_shard(block, mesh=mesh, reshard_after_forward=reshard_after_forward)
             fully_shard(generator, mesh=mesh, reshard_after_forward=reshard_after_forward)
-            generator.sample = _gathered(generator, generator.sample)
+            generator.sample = _gathered(generator, generator.sample, reshard_after_forward)
             for method in ('log_prob', 'sample'):  # FSDP's hooks around them, as around forward
                 register_fsdp_forward_method(generator, method)
 
@@ -80,7 +84,7 @@ class GRPOFullyShardedDataParallel(nn.Module):
         return self.module(*args, **kwargs)
 
 
-def _gathered(generator: FSDPModule, sample: Callable) -> Callable:
+def _gathered(generator: FSDPModule, sample: Callable, reshard_after_forward: bool) -> Callable:
     """``sample`` with every unit of ``generator`` gathered for the whole call (one all-gather per
     unit, not one per decode step; plain tensors for the decoder), sharded again afterwards."""
     units = [m for m in generator.modules() if isinstance(m, FSDPModule)]
@@ -94,6 +98,6 @@ def _gathered(generator: FSDPModule, sample: Callable) -> Callable:
             return sample(*args, **kwargs)
         finally:
             for unit in units:
-                unit.set_reshard_after_forward(True, recurse=False)
+                unit.set_reshard_after_forward(reshard_after_forward, recurse=False)
                 unit.reshard()
     return run

@@ -120,6 +120,9 @@ class LeaveOneOutFID(BaseReward):
         features = self.extractor(images.to(self.running_mean.device))['pool'].double()
         n, rank = len(features), 0
         if get_world_size() > 1:
+            sizes = [int(s) for s in all_gather(torch.tensor([n], device=features.device))]
+            if len(set(sizes)) > 1:
+                raise ValueError(f'LeaveOneOutFID needs the same number of samples on every process, got {sizes}')
             features, rank = torch.cat(all_gather(features.contiguous())), get_rank()
         rewards = self.leave_one_out(features.cpu().numpy())[rank * n:(rank + 1) * n]
         return torch.from_numpy(rewards).to(images.device)

@@ -20,8 +20,8 @@ class CLIPTextEncoder(nn.Module):
         super().__init__()
         import open_clip
         how_to_get = f'Save the open_clip weights of {arch} (its state dict) to a local file.'
-        self.model = load_open_clip(arch, checkpoint, 'CLIPTextEncoder', how_to_get)
-        self.model.visual = None  # only the text tower is used
+        self.model = load_open_clip(arch, checkpoint, 'CLIPTextEncoder', how_to_get, shared=False)
+        self.model.visual = None  # only the text tower is used (so a copy of its own)
         frozen(self.model)
         self.tokenizer = open_clip.get_tokenizer(arch)
 

@@ -38,18 +38,21 @@ def _without_random_init_warning() -> Iterator[None]:
 _LOADED: 'weakref.WeakValueDictionary[tuple, torch.nn.Module]' = weakref.WeakValueDictionary()
 
 
-def load_open_clip(arch: str, checkpoint: Optional[str], user: str, how_to_get: str) -> torch.nn.Module:
-    """An open_clip model with weights from a local file, loaded strictly. Users of the same
-    architecture and file share one model (e.g. ``CLIPScore`` and ``CLIPRealism``): one copy in
-    memory, one load. The model is frozen by its users, never trained, so sharing is safe."""
+def load_open_clip(arch: str, checkpoint: Optional[str], user: str, how_to_get: str,
+                   shared: bool = True) -> torch.nn.Module:
+    """An open_clip model with weights from a local file, loaded strictly. With ``shared``, users
+    of the same architecture and file share one model (e.g. ``CLIPScore`` and ``CLIPRealism``):
+    one copy in memory, one load; they freeze it and change nothing else in it. A user that cuts
+    the model down (a text encoder dropping the image tower) asks for its own copy."""
     if checkpoint is None:
         raise FileNotFoundError(f'{user} needs checkpoint=: a local file with {arch} weights. {how_to_get}')
     key = (arch, osp.realpath(checkpoint), osp.getmtime(checkpoint) if osp.exists(checkpoint) else None)
-    model = _LOADED.get(key)
+    model = _LOADED.get(key) if shared else None
     if model is None:
         model = create_open_clip(arch)
         load_weights(model, checkpoint, f'{user} ({arch}) checkpoint', how_to_get)
-        _LOADED[key] = model
+        if shared:
+            _LOADED[key] = model
     return model
 
 

@@ -1,6 +1,8 @@
 """After training, one part of the model saved in the file format its loader reads, so that the
 next stage loads it through the real loading code: LlamaGen's ``{'model': state_dict}`` for VQ
-tokenizers and GPTs, a plain state dict for timm and open_clip models."""
+tokenizers and GPTs (a LoRA policy with its adapters merged), a plain state dict for timm and
+open_clip models."""
+import copy
 import operator
 import os.path as osp
 from typing import Optional
@@ -9,10 +11,9 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from torch.distributed.tensor import DTensor
 
 from argrpo.registry import HOOKS
-from argrpo.utils import atomic_write, unwrap_model
+from argrpo.utils import atomic_write, unwrap_model, whole
 
 
 @HOOKS.register_module()
@@ -29,10 +30,12 @@ class ExportWeightsHook(Hook):
         self.module, self.path, self.wrap_key = module, path, wrap_key
 
     def after_train(self, runner) -> None:
+        from argrpo.models.lora import adapted_layers, merge_lora  # models import the engine
         part = operator.attrgetter(self.module)(unwrap_model(runner.model))
+        if adapted_layers(part):  # a LoRA policy: its adapters merged, in the family's key names
+            part = merge_lora(copy.deepcopy(part))
         # every process takes part in gathering sharded (FSDP) tensors; the main one writes
-        state = {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().cpu()
-                 for k, v in part.state_dict().items()}
+        state = {k: whole(v).detach().cpu() for k, v in part.state_dict().items()}
         if not is_main_process():
             return
         path = osp.join(runner.work_dir, self.path)

@@ -21,6 +21,9 @@ class ReferenceSyncHook(Hook):
             raise ValueError('interval must be >= 1 and momentum in (0, 1]')
         self.interval, self.momentum = interval, momentum
 
+    def before_train(self, runner) -> None:
+        unwrap_model(runner.model).check_sync()  # a misconfigured run fails now, not at the first sync
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if (runner.iter + 1) % self.interval == 0:
             unwrap_model(runner.model).sync_reference(self.momentum)

@@ -74,7 +74,7 @@ class RewardHackingGuardHook(Hook):
     def _save_best(self, runner, value: float) -> None:
         self.best = value
         name = f'best_{self.metric.replace("/", "_")}_iter_{runner.iter}.pth'
-        with whole_state(runner):  # every process gathers a sharded model, the main one saves
+        with whole_state(runner, optimizer=False):  # every process gathers a sharded model, the main one saves
             runner.save_checkpoint(runner.work_dir, name, save_optimizer=False, save_param_scheduler=False)
         if (is_main_process() and self.best_file and self.best_file != name
                 and osp.isfile(osp.join(runner.work_dir, self.best_file))):
