@@ -25,6 +25,6 @@ def test_quick_demo_improves_the_held_out_accuracy(tmp_path):
     for name in ('results_c2i_seed0.md', 'eval_c2i_before/samples_grid.png', 'eval_c2i_seed0/samples_grid.png'):
         assert osp.isfile(tmp_path / name), name
     assert '| held-out classifier accuracy |' in proc.stdout
-    # this machine: reward 1.46 -> 1.81, held-out accuracy 0.51 -> 0.63 (120 samples)
+    # AMD EPYC, 2 cores: reward 1.37 -> 1.55, held-out accuracy 0.54 -> 0.58 (120 samples)
     assert after['reward/total_mean'] > before['reward/total_mean'] + 0.1, (before, after)
     assert after['heldout/accuracy_mean'] > before['heldout/accuracy_mean'], (before, after)

@@ -41,11 +41,11 @@ from projects.shapes_world.shapes_world import ShapesDataset  # noqa: E402
 
 CONFIGS = osp.join(ROOT, 'projects', 'shapes_world', 'configs')
 # stage name, config, exported file, iterations in --quick mode
-SHARED = [('vq', 'shapes_vq.py', 'vq.pt', 400), ('clip', 'shapes_clip.py', 'clip.pth', 300)]
+SHARED = [('vq', 'shapes_vq.py', 'vq.pt', 330), ('clip', 'shapes_clip.py', 'clip.pth', 250)]
 TASKS = dict(
-    c2i=dict(stages=SHARED + [('classifier', 'shapes_classifier.py', 'classifier.pth', 300),
-                              ('heldout', 'shapes_heldout_classifier.py', 'heldout.pth', 400),
-                              ('gpt', 'shapes_gpt.py', 'gpt.pt', 700)],
+    c2i=dict(stages=SHARED + [('classifier', 'shapes_classifier.py', 'classifier.pth', 250),
+                              ('heldout', 'shapes_heldout_classifier.py', 'heldout.pth', 320),
+                              ('gpt', 'shapes_gpt.py', 'gpt.pt', 560)],
              grpo='shapes_grpo.py', sft='gpt/gpt.pt', mode='class', reference='real.npz',
              rows=[('reward/total_mean', 'reward (classifier + CLIP)'),
                    ('reward/classifier_mean', 'reward classifier probability'),
