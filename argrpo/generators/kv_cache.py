@@ -14,8 +14,9 @@ class KVCache:
                  dtype: torch.dtype, device: torch.device):
         self.k = torch.zeros(batch, heads, max_len, head_dim, dtype=dtype, device=device)
         self.v = torch.zeros_like(self.k)
-        torch._dynamo.mark_static_address(self.k)
-        torch._dynamo.mark_static_address(self.v)
+        if device.type == 'cuda':  # for CUDA graphs; elsewhere no need to import the compiler
+            torch._dynamo.mark_static_address(self.k)
+            torch._dynamo.mark_static_address(self.v)
 
     @property
     def max_len(self) -> int:

@@ -6,6 +6,7 @@ under a mask (``ARImageGenerator.decode_step_static``). The caches of a generato
 its next rollout of the same shape: a CUDA graph replays on the addresses it was recorded with,
 and new ones would make it re-record (LlamaGen and gpt-fast keep theirs in the model likewise).
 """
+import functools
 import weakref
 from typing import Any, Callable, Optional, Tuple
 
@@ -23,8 +24,12 @@ def _static_step(generator: nn.Module, tokens: Tensor, pos: Tensor, cond_mask: O
     return generator.decode_step_static(tokens, pos, cond_mask, caches)
 
 
-# lazy: compiled at the first call, once per generator, batch and cache length (static shapes)
-_compiled_step = torch.compile(_static_step, mode='reduce-overhead', dynamic=False)
+@functools.lru_cache(maxsize=None)
+def _compiled_step() -> Callable:
+    """``_static_step`` under torch.compile, made at the first compiled rollout (torch.compile
+    imports its compiler: seconds that a run which never compiles should not pay at import);
+    traced at its first call, once per generator, batch and cache length (static shapes)."""
+    return torch.compile(_static_step, mode='reduce-overhead', dynamic=False)
 
 
 def kept_caches(generator: nn.Module, batch: int, max_len: int) -> Any:
@@ -47,7 +52,7 @@ def static_decoder(generator: nn.Module, batch: int, max_len: int, compiled: boo
     ``compiled``."""
     caches = kept_caches(generator, batch, max_len)
     device = next(generator.parameters()).device
-    run = _compiled_step if compiled else _static_step
+    run = _compiled_step() if compiled else _static_step
 
     def step(tokens: Tensor, pos: int, cond_mask: Optional[Tensor], caches: Any) -> Tensor:
         if compiled:
