@@ -3,6 +3,8 @@ by the test in the real file formats) and checked against hand computations."""
 import pytest
 import torch
 import torch.nn.functional as F
+from argrpo_testing import tiny_grpo_model
+from mmengine.runner.checkpoint import load_state_dict
 
 from argrpo.registry import REWARDS, TOKENIZERS
 
@@ -77,6 +79,15 @@ def test_rewards_of_one_clip_file_share_one_model_and_realism_encodes_images_onc
     fake = clip.cosine(images, [realism.pair[1]] * 3)
     expected = 2.0 * torch.sigmoid(model.logit_scale.exp() * (real - fake))
     torch.testing.assert_close(score, expected, atol=1e-5, rtol=1e-5)
+
+    # a GRPO checkpoint leaves the shared model out under both its names, and loads back strictly
+    reward = dict(type='WeightedSum', rewards=[dict(type='CLIPScore', arch=ARCH, checkpoint=path),
+                                               dict(type='CLIPRealism', arch=ARCH, checkpoint=path)])
+    saved = tiny_grpo_model(reward=reward).state_dict()
+    assert not any(key.startswith('reward.') for key in saved)
+    resumed = tiny_grpo_model(reward=reward)
+    load_state_dict(resumed, saved, strict=True)
+    assert resumed.reward.rewards[1].model is realism.model
 
 
 def test_weighted_sum_logs_components_and_sums_with_weights(clip_file):

@@ -67,7 +67,7 @@ def test_project_configs_import_the_project_and_name_its_types():
                            all(REWARDS.get(r.type) is not None for r in rewards)]
         print(json.dumps(found))
     ''', *PROJECT_CONFIGS))
-    assert sorted(found) == PROJECT_CONFIGS and len(found) == 11
+    assert sorted(found) == PROJECT_CONFIGS and len(found) == 17
     for path, (imports, *registered) in found.items():
         assert imports == ['projects.shapes_world.shapes_world'] and all(registered), (path, registered)
 

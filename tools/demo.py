@@ -1,7 +1,8 @@
 """AR-GRPO end to end on the synthetic shapes world: a small, real instance of the whole pipeline
 that trains and improves on a laptop CPU in minutes.
 
-    python tools/demo.py [--task c2i|t2i] [--work-dir work_dirs/demo] [--seed 0] [--quick]
+    python tools/demo.py [--task c2i|t2i] [--variant baseline] [--work-dir work_dirs/demo] [--seed 0] [--quick]
+    python tools/demo.py --task c2i --table    # every variant and seed run so far, mean and standard error
 
 The world, its judges and its configs live in projects/shapes_world (see its README). Stages,
 each a config of projects/shapes_world/configs trained by argrpo.apis.train, as tools/train.py
@@ -17,13 +18,20 @@ repeats GRPO):
   attributes          the reward's attribute classifier (4 heads)     -> attributes/attributes.pth
   heldout_attributes  the held-out attribute judge                    -> heldout_attributes/...
   gpt_t2i             the supervised text-conditional GPT             -> gpt_t2i/gpt.pt
-  grpo        AR-GRPO on the GPT                                      -> grpo_<task>_seed<S>/
-Then argrpo.apis.evaluate (as tools/test.py) evaluates the GPT before and after GRPO on the same seeds and
-writes a before/after table (results_<task>_seed<S>.md / .json) and sample grids (eval_*/samples_grid.png).
+  grpo        AR-GRPO on the GPT, as --variant says                   -> grpo_<task>[_<variant>]_seed<S>/
+                baseline             the instance rewards, rollouts without guidance (CFG 1)
+                guided               rollouts and evaluation samples with CFG, as the paper
+                distribution         + the LeaveOneOutFID reward and adaptive entropy control
+                distribution-clip    the same, FID in the world CLIP's features (c2i only)
+                guided-distribution  both
+Then argrpo.apis.evaluate (as tools/test.py) evaluates the GPT before and after GRPO on the same seeds, each
+sampled as the variant samples (the "before" of a guided variant is the SFT model with CFG), and writes a
+before/after table (results_<task>[_<variant>]_seed<S>.md / .json) and sample grids (eval_*/samples_grid.png).
 ``--quick`` shortens every stage (the test suite's version; same direction, more noise).
 """
 import argparse
 import gc
+import glob
 import json
 import os
 import os.path as osp
@@ -32,7 +40,9 @@ import sys
 import time
 from typing import Dict
 
+import numpy as np
 import torch
+from mmengine import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -46,7 +56,12 @@ TASKS = dict(
     c2i=dict(stages=SHARED + [('classifier', 'shapes_classifier.py', 'classifier.pth', 250),
                               ('heldout', 'shapes_heldout_classifier.py', 'heldout.pth', 320),
                               ('gpt', 'shapes_gpt.py', 'gpt.pt', 560)],
-             grpo='shapes_grpo.py', sft='gpt/gpt.pt', mode='class', reference='real.npz',
+             grpo=dict(baseline='shapes_grpo.py', guided='shapes_grpo_guided.py',
+                       distribution='shapes_grpo_distribution.py',
+                       distribution_clip='shapes_grpo_distribution_clip.py',
+                       guided_distribution='shapes_grpo_guided_distribution.py'),
+             sft='gpt/gpt.pt', mode='class', reference='real.npz',
+             summary=[('heldout/accuracy_mean', 'held-out accuracy')],
              rows=[('reward/total_mean', 'reward (classifier + CLIP)'),
                    ('reward/classifier_mean', 'reward classifier probability'),
                    ('reward/clip_mean', 'CLIP cosine'),
@@ -54,9 +69,14 @@ TASKS = dict(
     t2i=dict(stages=SHARED + [('attributes', 'shapes_attributes.py', 'attributes.pth', 300),
                               ('heldout_attributes', 'shapes_heldout_attributes.py', 'heldout_attributes.pth', 400),
                               ('gpt_t2i', 'shapes_gpt_t2i.py', 'gpt.pt', 400)],
-             grpo='shapes_grpo_t2i.py', sft='gpt_t2i/gpt.pt', mode='caption', reference='real_t2i.npz',
+             grpo=dict(baseline='shapes_grpo_t2i.py', guided='shapes_grpo_t2i_guided.py',
+                       distribution='shapes_grpo_t2i_distribution.py',
+                       guided_distribution='shapes_grpo_t2i_guided_distribution.py'),
+             sft='gpt_t2i/gpt.pt', mode='caption', reference='real_t2i.npz',
              # also 32 captions that GRPO never saw: does the improvement generalise?
              novel={'test_dataloader.dataset.seed': 99},
+             summary=[('heldout/geneval_all_mean', 'whole caption right'),
+                      ('novel/heldout/geneval_all_mean', 'whole caption right, new captions')],
              rows=[('reward/total_mean', 'reward (attributes + CLIP)'),
                    ('reward/attributes_mean', 'reward attribute probability'),
                    ('reward/clip_mean', 'CLIP cosine')]
@@ -64,6 +84,7 @@ TASKS = dict(
                 for a in ('top_color', 'top_shape', 'bottom_color', 'bottom_shape')]
              + [('heldout/geneval_all_mean', 'held-out judge: whole caption right')]),
 )
+VARIANTS = ('baseline', 'guided', 'distribution', 'distribution_clip', 'guided_distribution')
 COMMON_ROWS = [('diversity', 'diversity (held-out features)'), ('FID', 'FID vs real (held-out features)')]
 
 
@@ -72,9 +93,13 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'))
     parser.add_argument('--task', choices=sorted(TASKS), default='c2i',
                         help='class-to-image (default) or the text-to-image variant')
+    parser.add_argument('--variant', choices=[v.replace('_', '-') for v in VARIANTS], default='baseline',
+                        help='which GRPO run (see above)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the GRPO stage')
     parser.add_argument('--quick', action='store_true', help='shortened stages (tests)')
     parser.add_argument('--grpo-iters', type=int, help='GRPO iterations (default: the config)')
+    parser.add_argument('--table', action='store_true',
+                        help='train nothing: tabulate the results_<task>*.json of the work dir (demo_<task>.md)')
     return parser.parse_args(argv)
 
 
@@ -120,17 +145,65 @@ def table(rows, before: Dict[str, float], after: Dict[str, float]) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def mean_and_error(values) -> str:
+    """``mean ± standard error`` over seeds (the sample standard deviation over sqrt(n))."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return f'{values.mean():.3f}'
+    return f'{values.mean():.3f} ± {values.std(ddof=1) / np.sqrt(len(values)):.3f}'
+
+
+def summary_table(work_dir: str, task: str) -> str:
+    """Every variant and seed run so far in ``work_dir`` (its results_<task>*.json): the SFT model at
+    each CFG scale sampled, then each GRPO variant after training, mean ± standard error over seeds."""
+    runs = []
+    for path in sorted(glob.glob(osp.join(work_dir, f'results_{task}_*.json'))):
+        with open(path) as f:
+            run = json.load(f)
+        if 'variant' in run:  # written before variants existed: not comparable, left out
+            runs.append(run)
+    if not runs:
+        raise FileNotFoundError(f'no results_{task}_*.json in {work_dir}: run tools/demo.py --task {task} first')
+    columns = TASKS[task]['summary'] + [('FID', 'FID'), ('diversity', 'diversity'),
+                                        ('reward/total_mean', 'reward')]
+    lines = ['| model | CFG | GPT passes per token | GRPO seeds | ' + ' | '.join(label for _, label in columns) + ' |',
+             '|---' * (len(columns) + 4) + '|']
+
+    def row(name, scale, seeds, metrics):
+        values = ' | '.join(mean_and_error([m[key] for m in metrics]) for key, _ in columns)
+        return f'| {name} | {scale:g} | {2 if scale > 1 else 1} | {seeds} | {values} |'
+
+    for scale in sorted({run['cfg_scale'] for run in runs}):  # the SFT model is sampled with fixed seeds
+        lines.append(row('SFT', scale, '-', [next(r['before'] for r in runs if r['cfg_scale'] == scale)]))
+    for variant in VARIANTS:
+        group = [run for run in runs if run['variant'] == variant]
+        if group:
+            seeds = ', '.join(str(run['seed']) for run in group)
+            lines.append(row(f'GRPO {variant.replace("_", "-")}', group[0]['cfg_scale'], seeds,
+                             [run['after'] for run in group]))
+    return '\n'.join(lines) + '\n'
+
+
 def main(argv=None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     work_dir = osp.abspath(args.work_dir)
+    if args.table:
+        table_md = summary_table(work_dir, args.task)
+        with open(osp.join(work_dir, f'demo_{args.task}.md'), 'w') as f:
+            f.write(table_md)
+        print(table_md, flush=True)
+        return {}
     os.environ['ARGRPO_DEMO_DIR'] = work_dir  # read by the demo configs
     os.makedirs(work_dir, exist_ok=True)
     started, timings = time.perf_counter(), {}
 
     task = TASKS[args.task]
+    variant = args.variant.replace('-', '_')
+    if variant not in task['grpo']:
+        raise SystemExit(f'--variant {args.variant} is not defined for --task {args.task}: '
+                         f'{", ".join(v.replace("_", "-") for v in task["grpo"])}')
     reference = osp.join(work_dir, task['reference'])
     if not osp.isfile(reference):  # real images of the world for FID (a seed unseen in training)
-        import numpy as np
         world = ShapesDataset(mode=task['mode'], seed=11)
         np.savez(reference, arr_0=world.images(300 if args.quick else 1000))
     for name, config, exported, quick_iters in task['stages']:
@@ -140,8 +213,9 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
         options = {'train_cfg.max_iters': quick_iters} if args.quick else {}
         train_stage(name, osp.join(CONFIGS, config), osp.join(work_dir, name), options, timings)
 
-    tag = f'{args.task}_seed{args.seed}'
-    grpo_config, grpo_dir = osp.join(CONFIGS, task['grpo']), osp.join(work_dir, f'grpo_{tag}')
+    tag = f'{args.task}_seed{args.seed}' if variant == 'baseline' else f'{args.task}_{variant}_seed{args.seed}'
+    grpo_config, grpo_dir = osp.join(CONFIGS, task['grpo'][variant]), osp.join(work_dir, f'grpo_{tag}')
+    cfg_scale = Config.fromfile(grpo_config).model.sampler.get('cfg_scale', 1.0)
     grpo_options = {'randomness.seed': args.seed}
     if args.grpo_iters:
         grpo_options.update({'train_cfg.max_iters': args.grpo_iters,
@@ -153,7 +227,9 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
         grpo_checkpoint = f.read().strip()
 
     eval_options = {'test_dataloader.dataset.repeat': 10} if args.quick and args.task == 'c2i' else {}
-    before_dir, after_dir = osp.join(work_dir, f'eval_{args.task}_before'), osp.join(work_dir, f'eval_{tag}')
+    # the SFT model sampled as this variant samples (with its CFG scale), shared by variants and seeds
+    before_dir = osp.join(work_dir, f'eval_{args.task}_before' + (f'_cfg{cfg_scale:g}' if cfg_scale > 1 else ''))
+    after_dir = osp.join(work_dir, f'eval_{tag}')
     before = evaluate(grpo_config, osp.join(work_dir, task['sft']), before_dir, eval_options, timings)
     after = evaluate(grpo_config, grpo_checkpoint, after_dir, eval_options, timings)
     rows = task['rows'] + COMMON_ROWS
@@ -171,8 +247,9 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     with open(osp.join(work_dir, f'results_{tag}.md'), 'w') as f:
         f.write(f'{result}\nCPU: {cpu}. Seconds (stages run now; reused ones are not listed): {stages}.\n')
     with open(osp.join(work_dir, f'results_{tag}.json'), 'w') as f:
-        json.dump(dict(before=before, after=after, cpu=cpu, seconds=timings), f, indent=2)
-    print(f'\n[demo] {args.task}, GRPO seed {args.seed}, on {cpu}\n[demo] seconds: {stages}\n{result}'
+        json.dump(dict(task=args.task, variant=variant, seed=args.seed, cfg_scale=cfg_scale, before=before,
+                       after=after, cpu=cpu, seconds=timings), f, indent=2)
+    print(f'\n[demo] {args.task}, {args.variant} GRPO, seed {args.seed}, on {cpu}\n[demo] seconds: {stages}\n{result}'
           f'[demo] sample grids: {osp.join(before_dir, "samples_grid.png")} (before), '
           f'{osp.join(after_dir, "samples_grid.png")} (after)', flush=True)
     return dict(before=before, after=after)

@@ -80,7 +80,8 @@ class ARGenerationModel(BaseModel):
     def _restore_state(self, state_dict, prefix, *args) -> None:
         """Loading a checkpoint keeps the weights read from files, and shards whole tensors
         where the parameter is sharded (FSDP)."""
-        own = dict(chain(self.named_parameters(), self.named_buffers()))
+        # every name of a module reachable twice (an open_clip model two rewards share), as state_dict has
+        own = dict(chain(self.named_parameters(remove_duplicate=False), self.named_buffers(remove_duplicate=False)))
         for key in self.from_files():
             state_dict.setdefault(prefix + key, own[key])
         for key, value in state_dict.items():
