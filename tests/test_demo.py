@@ -1,8 +1,9 @@
 """The shortened demo (tools/demo.py --quick, run as the command line runs it): every stage
-trains and exports in the real models' file formats, and GRPO moves the samples the right way."""
-import importlib.util
+trains and exports in the real models' file formats, and GRPO moves the samples the right way;
+and the demo's table of GRPO variants over seeds."""
 import json
 import os.path as osp
+import runpy
 import subprocess
 import sys
 
@@ -31,34 +32,40 @@ def test_quick_demo_improves_the_held_out_accuracy(tmp_path):
     assert after['heldout/accuracy_mean'] > before['heldout/accuracy_mean'], (before, after)
 
 
-def load_demo():
-    spec = importlib.util.spec_from_file_location('demo', osp.join(ROOT, 'tools', 'demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    return demo
-
 
 def test_table_gives_each_variant_mean_and_standard_error_over_seeds(tmp_path):
-    demo = load_demo()
+    main = runpy.run_path(osp.join(ROOT, 'tools', 'demo.py'))['main']
 
     def metrics(acc, fid):
         return {'heldout/accuracy_mean': acc, 'FID': fid, 'diversity': 0.1, 'reward/total_mean': 1.0}
 
-    runs = [('baseline', 1.0, 0, 0.80, 4.0), ('baseline', 1.0, 1, 0.90, 6.0), ('guided', 2.0, 0, 0.85, 5.0)]
-    for variant, scale, seed, acc, fid in runs:
-        before = metrics(0.7, 3.0) if scale == 1 else metrics(0.75, 4.5)
-        (tmp_path / f'results_c2i_{variant}_seed{seed}.json').write_text(json.dumps(dict(
-            task='c2i', variant=variant, seed=seed, cfg_scale=scale, before=before, after=metrics(acc, fid))))
+    def write(name, variant, scale, seed, after, before=None, cpu='cpu A'):
+        before = before or (metrics(0.7, 3.0) if scale == 1 else metrics(0.75, 4.5))
+        (tmp_path / name).write_text(json.dumps(dict(task='c2i', variant=variant, seed=seed, cfg_scale=scale,
+                                                      quick=False, grpo_iters=None, cpu=cpu, before=before,
+                                                      after=after)))
+
+    write('results_c2i_seed1.json', 'baseline', 1.0, 1, metrics(0.90, 6.0))
+    write('results_c2i_seed0.json', 'baseline', 1.0, 0, metrics(0.80, 4.0))
+    write('results_c2i_guided_seed0.json', 'guided', 2.0, 0, metrics(0.85, 5.0))
     (tmp_path / 'results_c2i_seed7.json').write_text(json.dumps(dict(before={}, after={})))  # older: left out
-    demo.main(['--work-dir', str(tmp_path), '--table'])
+    main(['--work-dir', str(tmp_path), '--table'])
     lines = (tmp_path / 'demo_c2i.md').read_text().splitlines()
     assert lines[0].startswith('| model | CFG | GPT passes per token | GRPO seeds | held-out accuracy | FID |')
-    # the sample standard deviation over sqrt(n): 0.0707 / sqrt(2) = 0.05 for both columns' pairs
+    # the sample standard deviation over sqrt(n): 0.0707 / sqrt(2) = 0.05 and 1.414 / sqrt(2) = 1
     assert lines[2:] == ['| SFT | 1 | 1 | - | 0.700 | 3.000 | 0.100 | 1.000 |',
                          '| SFT | 2 | 2 | - | 0.750 | 4.500 | 0.100 | 1.000 |',
-                         '| GRPO baseline | 1 | 1 | 0, 1 | 0.850 ± 0.050 | 5.000 ± 1.000 | 0.100 ± 0.000 | 1.000 ± 0.000 |',
+                         '| GRPO baseline | 1 | 1 | 0, 1 | 0.850 ± 0.050 | 5.000 ± 1.000 | 0.100 ± 0.000 | '
+                         '1.000 ± 0.000 |',
                          '| GRPO guided | 2 | 2 | 0 | 0.850 | 5.000 | 0.100 | 1.000 |']
+    # runs that are not comparable are refused, not averaged
+    write('results_c2i_guided_seed1.json', 'guided', 2.0, 1, metrics(0.85, 5.0), before=metrics(0.7, 9.0))
+    with pytest.raises(ValueError, match='SFT model at CFG 2 was evaluated differently'):
+        main(['--work-dir', str(tmp_path), '--table'])
+    write('results_c2i_guided_seed1.json', 'guided', 2.0, 1, metrics(0.85, 5.0), cpu='cpu B')
+    with pytest.raises(ValueError, match='different CPUs.*cpu B'):
+        main(['--work-dir', str(tmp_path), '--table'])
     with pytest.raises(SystemExit, match='distribution-clip is not defined for --task t2i'):
-        demo.main(['--work-dir', str(tmp_path), '--task', 't2i', '--variant', 'distribution-clip'])
+        main(['--work-dir', str(tmp_path), '--task', 't2i', '--variant', 'distribution-clip'])
     with pytest.raises(FileNotFoundError, match='no results_t2i_'):
-        demo.main(['--work-dir', str(tmp_path), '--task', 't2i', '--table'])
+        main(['--work-dir', str(tmp_path), '--task', 't2i', '--table'])

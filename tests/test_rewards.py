@@ -80,14 +80,18 @@ def test_rewards_of_one_clip_file_share_one_model_and_realism_encodes_images_onc
     expected = 2.0 * torch.sigmoid(model.logit_scale.exp() * (real - fake))
     torch.testing.assert_close(score, expected, atol=1e-5, rtol=1e-5)
 
-    # a GRPO checkpoint leaves the shared model out under both its names, and loads back strictly
+
+def test_a_checkpoint_of_rewards_sharing_a_model_loads_back(clip_file):
+    """The shared model has a name under each reward: a GRPO checkpoint leaves it out under both
+    (it comes from its file) and loads back strictly."""
+    path, _ = clip_file
     reward = dict(type='WeightedSum', rewards=[dict(type='CLIPScore', arch=ARCH, checkpoint=path),
                                                dict(type='CLIPRealism', arch=ARCH, checkpoint=path)])
     saved = tiny_grpo_model(reward=reward).state_dict()
-    assert not any(key.startswith('reward.') for key in saved)
+    assert saved and not any(key.startswith('reward.') for key in saved)
     resumed = tiny_grpo_model(reward=reward)
     load_state_dict(resumed, saved, strict=True)
-    assert resumed.reward.rewards[1].model is realism.model
+    assert resumed.reward.rewards[0].model is resumed.reward.rewards[1].model
 
 
 def test_weighted_sum_logs_components_and_sums_with_weights(clip_file):

@@ -78,3 +78,30 @@ def test_class_to_image_configs_name_the_worlds_classes():
             cfg.test_evaluator[1].reward]
     assert all(list(u.class_names) == class_names() for u in uses)
     assert 'classes' not in cfg  # the config's helper list is not a setting of the run
+
+
+def test_grpo_variants_change_only_what_they_name():
+    """Each variant is its task's GRPO run with guidance and / or the distribution reward with entropy
+    control, evaluated as the baseline is (tools/demo.py shares the SFT evaluation between them)."""
+    def load(name):
+        return Config.fromfile(osp.join(ROOT, 'projects', 'shapes_world', 'configs', f'{name}.py'))
+
+    for task, scale, classifier in (('', 2.0, 'classifier'), ('_t2i', 4.0, 'attributes')):
+        baseline = load(f'shapes_grpo{task}')
+        hooks = [hook.type for hook in baseline.custom_hooks]
+        for name in ('guided', 'distribution', 'guided_distribution'):
+            cfg = load(f'shapes_grpo{task}_{name}')
+            assert cfg.test_evaluator == baseline.test_evaluator and cfg.train_cfg == baseline.train_cfg
+            assert cfg.model.sampler.get('cfg_scale', 1.0) == (scale if 'guided' in name else 1.0)
+            if 'distribution' in name:
+                instance, distribution = cfg.model.reward.rewards
+                assert instance == baseline.model.reward and distribution.type == 'LeaveOneOutFID'
+                assert distribution.feature_extractor.checkpoint.endswith(f'/{classifier}/{classifier}.pth')
+                assert [hook.type for hook in cfg.custom_hooks] == hooks + ['AdaptiveEntropyHook']
+            else:
+                assert cfg.model.reward == baseline.model.reward and cfg.custom_hooks == baseline.custom_hooks
+    clip = load('shapes_grpo_distribution_clip')
+    assert 'instance' not in clip and 'distribution' not in clip  # the config's helpers
+    assert clip.model.reward.rewards[0] == load('shapes_grpo').model.reward
+    assert dict(clip.model.reward.rewards[1].feature_extractor) == dict(
+        type='OpenCLIPFeatures', arch='ShapesCLIP-Tiny', checkpoint=clip.model.reward.rewards[0].rewards[1].checkpoint)

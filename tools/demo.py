@@ -2,7 +2,7 @@
 that trains and improves on a laptop CPU in minutes.
 
     python tools/demo.py [--task c2i|t2i] [--variant baseline] [--work-dir work_dirs/demo] [--seed 0] [--quick]
-    python tools/demo.py --task c2i --table    # every variant and seed run so far, mean and standard error
+    python tools/demo.py [--task t2i] --table  # every variant and seed run so far, mean and standard error
 
 The world, its judges and its configs live in projects/shapes_world (see its README). Stages,
 each a config of projects/shapes_world/configs trained by argrpo.apis.train, as tools/train.py
@@ -38,7 +38,7 @@ import os.path as osp
 import platform
 import sys
 import time
-from typing import Dict
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
@@ -84,8 +84,13 @@ TASKS = dict(
                 for a in ('top_color', 'top_shape', 'bottom_color', 'bottom_shape')]
              + [('heldout/geneval_all_mean', 'held-out judge: whole caption right')]),
 )
-VARIANTS = ('baseline', 'guided', 'distribution', 'distribution_clip', 'guided_distribution')
+VARIANTS = tuple(TASKS['c2i']['grpo'])  # in the order of the summary table
 COMMON_ROWS = [('diversity', 'diversity (held-out features)'), ('FID', 'FID vs real (held-out features)')]
+
+
+def option(variant: str) -> str:
+    """A variant as --variant spells it (results files and tables keep the config's name)."""
+    return variant.replace('_', '-')
 
 
 def parse_args(argv=None):
@@ -93,13 +98,13 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo'))
     parser.add_argument('--task', choices=sorted(TASKS), default='c2i',
                         help='class-to-image (default) or the text-to-image variant')
-    parser.add_argument('--variant', choices=[v.replace('_', '-') for v in VARIANTS], default='baseline',
+    parser.add_argument('--variant', choices=[option(v) for v in VARIANTS], default='baseline',
                         help='which GRPO run (see above)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the GRPO stage')
     parser.add_argument('--quick', action='store_true', help='shortened stages (tests)')
     parser.add_argument('--grpo-iters', type=int, help='GRPO iterations (default: the config)')
     parser.add_argument('--table', action='store_true',
-                        help='train nothing: tabulate the results_<task>*.json of the work dir (demo_<task>.md)')
+                        help='train nothing: tabulate the results_<task>_*.json of the work dir (demo_<task>.md)')
     return parser.parse_args(argv)
 
 
@@ -145,7 +150,7 @@ def table(rows, before: Dict[str, float], after: Dict[str, float]) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def mean_and_error(values) -> str:
+def mean_and_error(values: Sequence[float]) -> str:
     """``mean ± standard error`` over seeds (the sample standard deviation over sqrt(n))."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 2:
@@ -154,16 +159,22 @@ def mean_and_error(values) -> str:
 
 
 def summary_table(work_dir: str, task: str) -> str:
-    """Every variant and seed run so far in ``work_dir`` (its results_<task>*.json): the SFT model at
-    each CFG scale sampled, then each GRPO variant after training, mean ± standard error over seeds."""
+    """Every variant and seed run so far in ``work_dir`` (its results_<task>_*.json): the SFT model at
+    each CFG scale sampled, then each GRPO variant after training, mean ± standard error over seeds.
+    Runs made on other CPUs or with other stage lengths are not comparable: an error names them."""
     runs = []
     for path in sorted(glob.glob(osp.join(work_dir, f'results_{task}_*.json'))):
         with open(path) as f:
             run = json.load(f)
         if 'variant' in run:  # written before variants existed: not comparable, left out
-            runs.append(run)
+            runs.append(dict(run, path=osp.basename(path)))
     if not runs:
         raise FileNotFoundError(f'no results_{task}_*.json in {work_dir}: run tools/demo.py --task {task} first')
+    settings = {(run['cpu'], run.get('quick', False), run.get('grpo_iters')): run['path'] for run in runs}
+    if len(settings) > 1:
+        raise ValueError(f'results of different CPUs, --quick or --grpo-iters in {work_dir}, e.g. '
+                         + '; '.join(f'{path}: {setting}' for setting, path in settings.items()))
+    runs.sort(key=lambda run: run['seed'])
     columns = TASKS[task]['summary'] + [('FID', 'FID'), ('diversity', 'diversity'),
                                         ('reward/total_mean', 'reward')]
     lines = ['| model | CFG | GPT passes per token | GRPO seeds | ' + ' | '.join(label for _, label in columns) + ' |',
@@ -174,19 +185,24 @@ def summary_table(work_dir: str, task: str) -> str:
         return f'| {name} | {scale:g} | {2 if scale > 1 else 1} | {seeds} | {values} |'
 
     for scale in sorted({run['cfg_scale'] for run in runs}):  # the SFT model is sampled with fixed seeds
-        lines.append(row('SFT', scale, '-', [next(r['before'] for r in runs if r['cfg_scale'] == scale)]))
+        before = [run['before'] for run in runs if run['cfg_scale'] == scale]
+        if any(b != before[0] for b in before):
+            raise ValueError(f'the SFT model at CFG {scale:g} was evaluated differently in {work_dir}\'s runs')
+        lines.append(row('SFT', scale, '-', before[:1]))
     for variant in VARIANTS:
         group = [run for run in runs if run['variant'] == variant]
         if group:
             seeds = ', '.join(str(run['seed']) for run in group)
-            lines.append(row(f'GRPO {variant.replace("_", "-")}', group[0]['cfg_scale'], seeds,
-                             [run['after'] for run in group]))
+            lines.append(row(f'GRPO {option(variant)}', group[0]['cfg_scale'], seeds, [run['after'] for run in group]))
     return '\n'.join(lines) + '\n'
 
 
 def main(argv=None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
-    work_dir = osp.abspath(args.work_dir)
+    work_dir, task, variant = osp.abspath(args.work_dir), TASKS[args.task], args.variant.replace('-', '_')
+    if variant not in task['grpo']:
+        raise SystemExit(f'--variant {args.variant} is not defined for --task {args.task}: '
+                         f'{", ".join(option(v) for v in task["grpo"])}')
     if args.table:
         table_md = summary_table(work_dir, args.task)
         with open(osp.join(work_dir, f'demo_{args.task}.md'), 'w') as f:
@@ -197,11 +213,6 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     os.makedirs(work_dir, exist_ok=True)
     started, timings = time.perf_counter(), {}
 
-    task = TASKS[args.task]
-    variant = args.variant.replace('-', '_')
-    if variant not in task['grpo']:
-        raise SystemExit(f'--variant {args.variant} is not defined for --task {args.task}: '
-                         f'{", ".join(v.replace("_", "-") for v in task["grpo"])}')
     reference = osp.join(work_dir, task['reference'])
     if not osp.isfile(reference):  # real images of the world for FID (a seed unseen in training)
         world = ShapesDataset(mode=task['mode'], seed=11)
@@ -215,7 +226,8 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
 
     tag = f'{args.task}_seed{args.seed}' if variant == 'baseline' else f'{args.task}_{variant}_seed{args.seed}'
     grpo_config, grpo_dir = osp.join(CONFIGS, task['grpo'][variant]), osp.join(work_dir, f'grpo_{tag}')
-    cfg_scale = Config.fromfile(grpo_config).model.sampler.get('cfg_scale', 1.0)
+    model = Config.fromfile(grpo_config).model
+    cfg_scale = (model.get('eval_sampler') or model.sampler).get('cfg_scale', 1.0)  # of the evaluation
     grpo_options = {'randomness.seed': args.seed}
     if args.grpo_iters:
         grpo_options.update({'train_cfg.max_iters': args.grpo_iters,
@@ -247,8 +259,8 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     with open(osp.join(work_dir, f'results_{tag}.md'), 'w') as f:
         f.write(f'{result}\nCPU: {cpu}. Seconds (stages run now; reused ones are not listed): {stages}.\n')
     with open(osp.join(work_dir, f'results_{tag}.json'), 'w') as f:
-        json.dump(dict(task=args.task, variant=variant, seed=args.seed, cfg_scale=cfg_scale, before=before,
-                       after=after, cpu=cpu, seconds=timings), f, indent=2)
+        json.dump(dict(task=args.task, variant=variant, seed=args.seed, cfg_scale=cfg_scale, quick=args.quick,
+                       grpo_iters=args.grpo_iters, before=before, after=after, cpu=cpu, seconds=timings), f, indent=2)
     print(f'\n[demo] {args.task}, {args.variant} GRPO, seed {args.seed}, on {cpu}\n[demo] seconds: {stages}\n{result}'
           f'[demo] sample grids: {osp.join(before_dir, "samples_grid.png")} (before), '
           f'{osp.join(after_dir, "samples_grid.png")} (after)', flush=True)

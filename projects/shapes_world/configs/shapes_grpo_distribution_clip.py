@@ -1,7 +1,7 @@
 # shapes_grpo_distribution.py with the distribution reward measured in another feature space: the
 # world CLIP's image embeddings (the CLIPScore reward's model, shared), which see backgrounds and
-# sizes that the reward classifier's features are trained to ignore. Fréchet distances are
-# smaller there, hence another scale (the logged fid_std: about 0.4-0.8 in both configs).
+# sizes that the reward classifier's features are trained to ignore. One sample moves the
+# Fréchet distance more there, hence a smaller scale (the logged fid_std: about 0.4-0.8 in both).
 _base_ = ['./shapes_grpo_distribution.py']
 instance, distribution = _base_.model.reward.rewards
 model = dict(reward=dict(rewards=[instance, dict(
