@@ -225,3 +225,21 @@ def test_test_tool_loads_run_checkpoints_strictly(eval_setup):
         apis.evaluate(cfg, str(tmp_path / 'run.pth'))
     with pytest.raises(FileNotFoundError, match='absent.pth'):
         apis.evaluate(cfg, str(tmp_path / 'absent.pth'))
+
+
+def test_tokenizer_features_are_the_token_embeddings_pooled_to_a_layout(tmp_path):
+    vq = randomize(TOKENIZERS.build(TINY_VQ), std=0.1)
+    torch.save({'model': vq.state_dict()}, tmp_path / 'vq.pt')
+    extractor = FEATURE_EXTRACTORS.build(dict(type='TokenizerFeatures', grid=2,
+                                              tokenizer=dict(TINY_VQ, checkpoint=str(tmp_path / 'vq.pt'))))
+    images = torch.rand(3, 3, 16, 16) * 2 - 1  # an 8 x 8 grid of codes
+    pool = extractor(images)['pool']
+    # independently: the codes of the uint8-rounded images, their codebook vectors, means of 4 x 4 blocks
+    codes = vq.encode(((images + 1) * 127.5).round() / 127.5 - 1).view(3, 8, 8)
+    embeddings = vq.quantize.codebook()[codes]  # [3, 8, 8, 4]
+    blocks = embeddings.view(3, 2, 4, 2, 4, 4).mean(dim=(2, 4))  # [3, 2 (rows), 2 (columns), 4]
+    assert pool.shape == (3, 4 * 2 * 2)
+    torch.testing.assert_close(pool, blocks.permute(0, 3, 1, 2).flatten(1), rtol=1e-5, atol=1e-6)
+    assert extractor.identity.startswith('tokenizer:LlamaGenVQ:grid2@')
+    with pytest.raises(FileNotFoundError, match='tokenizer.*file not found.*missing.pt.*checkpoint='):
+        FEATURE_EXTRACTORS.build(dict(type='TokenizerFeatures', tokenizer=dict(TINY_VQ, checkpoint='missing.pt')))

@@ -67,7 +67,7 @@ def test_project_configs_import_the_project_and_name_its_types():
                            all(REWARDS.get(r.type) is not None for r in rewards)]
         print(json.dumps(found))
     ''', *PROJECT_CONFIGS))
-    assert sorted(found) == PROJECT_CONFIGS and len(found) == 17
+    assert sorted(found) == PROJECT_CONFIGS and len(found) == 20
     for path, (imports, *registered) in found.items():
         assert imports == ['projects.shapes_world.shapes_world'] and all(registered), (path, registered)
 
@@ -81,18 +81,21 @@ def test_class_to_image_configs_name_the_worlds_classes():
 
 
 def test_grpo_variants_change_only_what_they_name():
-    """Each variant is its task's GRPO run with guidance and / or the distribution reward with entropy
-    control, evaluated as the baseline is (tools/demo.py shares the SFT evaluation between them)."""
+    """Each variant is its task's GRPO run with the paper's KL weight, guidance and / or the
+    distribution reward with entropy control, evaluated as the baseline is (tools/demo.py shares the
+    SFT evaluation between them)."""
     def load(name):
         return Config.fromfile(osp.join(ROOT, 'projects', 'shapes_world', 'configs', f'{name}.py'))
 
-    for task, scale, classifier in (('', 2.0, 'classifier'), ('_t2i', 4.0, 'attributes')):
+    for task, scale, beta, classifier in (('', 2.0, 0.1, 'classifier'), ('_t2i', 4.0, 1.0, 'attributes')):
         baseline = load(f'shapes_grpo{task}')
         hooks = [hook.type for hook in baseline.custom_hooks]
-        for name in ('guided', 'distribution', 'guided_distribution'):
+        for name in ('kl', 'guided', 'distribution', 'guided_distribution'):
             cfg = load(f'shapes_grpo{task}_{name}')
             assert cfg.test_evaluator == baseline.test_evaluator and cfg.train_cfg == baseline.train_cfg
             assert cfg.model.sampler.get('cfg_scale', 1.0) == (scale if 'guided' in name else 1.0)
+            assert cfg.model.algorithm == (dict(baseline.model.algorithm, beta=beta) if name == 'kl'
+                                           else baseline.model.algorithm)
             if 'distribution' in name:
                 instance, distribution = cfg.model.reward.rewards
                 assert instance == baseline.model.reward and distribution.type == 'LeaveOneOutFID'
@@ -100,8 +103,12 @@ def test_grpo_variants_change_only_what_they_name():
                 assert [hook.type for hook in cfg.custom_hooks] == hooks + ['AdaptiveEntropyHook']
             else:
                 assert cfg.model.reward == baseline.model.reward and cfg.custom_hooks == baseline.custom_hooks
-    clip = load('shapes_grpo_distribution_clip')
-    assert 'instance' not in clip and 'distribution' not in clip  # the config's helpers
-    assert clip.model.reward.rewards[0] == load('shapes_grpo').model.reward
+    clip, vq = load('shapes_grpo_distribution_clip'), load('shapes_grpo_distribution_vq')
+    for cfg in (clip, vq):  # the distribution reward in another feature space
+        assert 'instance' not in cfg and 'distribution' not in cfg  # the config's helpers
+        assert cfg.model.reward.rewards[0] == load('shapes_grpo').model.reward
+        assert cfg.model.algorithm == load('shapes_grpo').model.algorithm
     assert dict(clip.model.reward.rewards[1].feature_extractor) == dict(
         type='OpenCLIPFeatures', arch='ShapesCLIP-Tiny', checkpoint=clip.model.reward.rewards[0].rewards[1].checkpoint)
+    assert dict(vq.model.reward.rewards[1].feature_extractor) == dict(
+        type='TokenizerFeatures', tokenizer=vq.model.tokenizer, grid=4)

@@ -20,9 +20,11 @@ repeats GRPO):
   gpt_t2i             the supervised text-conditional GPT             -> gpt_t2i/gpt.pt
   grpo        AR-GRPO on the GPT, as --variant says                   -> grpo_<task>[_<variant>]_seed<S>/
                 baseline             the instance rewards, rollouts without guidance (CFG 1)
+                kl                   the same with the paper's KL weight (0.1 c2i, 1.0 t2i; baseline 0.01)
                 guided               rollouts and evaluation samples with CFG, as the paper
                 distribution         + the LeaveOneOutFID reward and adaptive entropy control
                 distribution-clip    the same, FID in the world CLIP's features (c2i only)
+                distribution-vq      the same, FID in the VQ tokenizer's pooled latents (c2i only)
                 guided-distribution  both
 Then argrpo.apis.evaluate (as tools/test.py) evaluates the GPT before and after GRPO on the same seeds, each
 sampled as the variant samples (the "before" of a guided variant is the SFT model with CFG), and writes a
@@ -56,9 +58,10 @@ TASKS = dict(
     c2i=dict(stages=SHARED + [('classifier', 'shapes_classifier.py', 'classifier.pth', 250),
                               ('heldout', 'shapes_heldout_classifier.py', 'heldout.pth', 320),
                               ('gpt', 'shapes_gpt.py', 'gpt.pt', 560)],
-             grpo=dict(baseline='shapes_grpo.py', guided='shapes_grpo_guided.py',
+             grpo=dict(baseline='shapes_grpo.py', kl='shapes_grpo_kl.py', guided='shapes_grpo_guided.py',
                        distribution='shapes_grpo_distribution.py',
                        distribution_clip='shapes_grpo_distribution_clip.py',
+                       distribution_vq='shapes_grpo_distribution_vq.py',
                        guided_distribution='shapes_grpo_guided_distribution.py'),
              sft='gpt/gpt.pt', mode='class', reference='real.npz',
              summary=[('heldout/accuracy_mean', 'held-out accuracy')],
@@ -69,7 +72,7 @@ TASKS = dict(
     t2i=dict(stages=SHARED + [('attributes', 'shapes_attributes.py', 'attributes.pth', 300),
                               ('heldout_attributes', 'shapes_heldout_attributes.py', 'heldout_attributes.pth', 400),
                               ('gpt_t2i', 'shapes_gpt_t2i.py', 'gpt.pt', 400)],
-             grpo=dict(baseline='shapes_grpo_t2i.py', guided='shapes_grpo_t2i_guided.py',
+             grpo=dict(baseline='shapes_grpo_t2i.py', kl='shapes_grpo_t2i_kl.py', guided='shapes_grpo_t2i_guided.py',
                        distribution='shapes_grpo_t2i_distribution.py',
                        guided_distribution='shapes_grpo_t2i_guided_distribution.py'),
              sft='gpt_t2i/gpt.pt', mode='caption', reference='real_t2i.npz',

@@ -16,7 +16,7 @@ from argrpo.apis import build_generation_model, load_config  # noqa: E402
 from argrpo.utils import image_grid, read_prompts, save_png, to_uint8  # noqa: E402
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Sample images with an AR generator')
     parser.add_argument('config')
     parser.add_argument('--gpt-ckpt', help='overrides model.generator.checkpoint')
@@ -35,14 +35,14 @@ def parse_args():
     parser.add_argument('--out-dir', default='outputs/samples')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.num_per_prompt < 1 or args.batch_size < 1:
         parser.error('--num-per-prompt and --batch-size must be >= 1')
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     model_cfg = load_config(args.config, args.cfg_options).model
     if args.gpt_ckpt:
         model_cfg.generator.checkpoint = args.gpt_ckpt

@@ -11,7 +11,7 @@ from unittest import mock
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from argrpo.registry import FEATURE_EXTRACTORS
+from argrpo.registry import FEATURE_EXTRACTORS, TOKENIZERS
 from argrpo.utils import (file_digest, frozen, load_open_clip, load_weights, open_clip_input, prepare_images, quantize,
                           require_file)
 
@@ -119,3 +119,31 @@ class OpenCLIPFeatures(FeatureExtractor):
     def forward(self, images: Tensor) -> Dict[str, Tensor]:
         x = prepare_images(quantize(images), self.image_size, self.mean, self.std)
         return dict(pool=self.model.encode_image(x).float())
+
+
+@FEATURE_EXTRACTORS.register_module()
+class TokenizerFeatures(FeatureExtractor):
+    """A VQ tokenizer's quantised latents (the generator's own token embeddings), average-pooled to
+    a ``grid`` x ``grid`` layout: ``pool`` [N, codebook_embed_dim * grid ** 2]. They keep where a
+    thing is, its size and the background, which a classifier's embedding is trained to ignore:
+    a distribution reward in them sees a collapse of layout.
+
+    Args:
+        tokenizer: a TOKENIZERS config with its ``checkpoint``.
+        grid: the pooled layout's side.
+        image_size: images are resized to it first (bicubic); default: as they come.
+    """
+
+    def __init__(self, tokenizer: dict, grid: int = 4, image_size: Optional[int] = None):
+        super().__init__(f'tokenizer:{tokenizer["type"]}:grid{grid}', tokenizer.get('checkpoint'),
+                         'Give the tokenizer config its trained weights (checkpoint=).')
+        self.tokenizer = frozen(TOKENIZERS.build(dict(tokenizer, checkpoint=self.checkpoint)))
+        self.grid, self.image_size = grid, image_size
+
+    def forward(self, images: Tensor) -> Dict[str, Tensor]:
+        x = quantize(images)
+        if self.image_size and x.shape[-2:] != (self.image_size, self.image_size):
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode='bicubic',
+                              align_corners=False).clamp(-1, 1)
+        latents = self.tokenizer.quantize_images(x)[0]
+        return dict(pool=F.adaptive_avg_pool2d(latents.float(), self.grid).flatten(1))
