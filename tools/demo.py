@@ -20,7 +20,7 @@ repeats GRPO):
   gpt_t2i             the supervised text-conditional GPT             -> gpt_t2i/gpt.pt
   grpo        AR-GRPO on the GPT, as --variant says                   -> grpo_<task>[_<variant>]_seed<S>/
                 baseline             the instance rewards, rollouts without guidance (CFG 1)
-                kl                   the same with the paper's KL weight (0.1 c2i, 1.0 t2i; baseline 0.01)
+                kl                   the same with a KL weight of 0.1 (the paper's c2i weight; baseline 0.01)
                 guided               rollouts and evaluation samples with CFG, as the paper
                 distribution         + the LeaveOneOutFID reward and adaptive entropy control
                 distribution-clip    the same, FID in the world CLIP's features (c2i only)
