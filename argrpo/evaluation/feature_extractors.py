@@ -124,26 +124,21 @@ class OpenCLIPFeatures(FeatureExtractor):
 @FEATURE_EXTRACTORS.register_module()
 class TokenizerFeatures(FeatureExtractor):
     """A VQ tokenizer's quantised latents (the generator's own token embeddings), average-pooled to
-    a ``grid`` x ``grid`` layout: ``pool`` [N, codebook_embed_dim * grid ** 2]. They keep where a
-    thing is, its size and the background, which a classifier's embedding is trained to ignore:
-    a distribution reward in them sees a collapse of layout.
+    a ``grid`` x ``grid`` layout whatever the image size: ``pool`` [N, codebook_embed_dim * grid ** 2].
+    They keep where a thing is, its size and the background, which a classifier's embedding is
+    trained to ignore: a distribution reward in them sees a collapse of layout.
 
     Args:
         tokenizer: a TOKENIZERS config with its ``checkpoint``.
         grid: the pooled layout's side.
-        image_size: images are resized to it first (bicubic); default: as they come.
     """
 
-    def __init__(self, tokenizer: dict, grid: int = 4, image_size: Optional[int] = None):
+    def __init__(self, tokenizer: dict, grid: int = 4):
         super().__init__(f'tokenizer:{tokenizer["type"]}:grid{grid}', tokenizer.get('checkpoint'),
                          'Give the tokenizer config its trained weights (checkpoint=).')
         self.tokenizer = frozen(TOKENIZERS.build(dict(tokenizer, checkpoint=self.checkpoint)))
-        self.grid, self.image_size = grid, image_size
+        self.grid = grid
 
     def forward(self, images: Tensor) -> Dict[str, Tensor]:
-        x = quantize(images)
-        if self.image_size and x.shape[-2:] != (self.image_size, self.image_size):
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode='bicubic',
-                              align_corners=False).clamp(-1, 1)
-        latents = self.tokenizer.quantize_images(x)[0]
+        latents = self.tokenizer.quantize_images(quantize(images))[0]
         return dict(pool=F.adaptive_avg_pool2d(latents.float(), self.grid).flatten(1))
