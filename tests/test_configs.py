@@ -30,6 +30,7 @@ SLOTS = [
     (r'((model|\w+_evaluator)\.)?reward(\.rewards)*\.backend', 'VLM_BACKENDS'),
     (r'\w+_evaluator', 'METRICS'),
     (r'(\w+_evaluator|((model|\w+_evaluator)\.)?reward(\.rewards)*)\.feature_extractor', 'FEATURE_EXTRACTORS'),
+    (r'(\w+_evaluator|((model|\w+_evaluator)\.)?reward(\.rewards)*)\.feature_extractor\.tokenizer', 'TOKENIZERS'),
     (r'\w+_dataloader\.dataset', 'DATASETS'),
     (r'\w+_dataloader\.sampler', 'DATA_SAMPLERS'),
     (r'\w+_dataloader\.collate_fn', 'FUNCTIONS'),

@@ -16,8 +16,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 @pytest.mark.slow
 def test_quick_demo_raises_the_held_out_accuracy_with_fid_no_worse(tmp_path):
     """The demo's command line with --quick and the paper's KL weight (--variant kl, 0.1; the
-    default baseline differs only in that weight, 0.01): the main effect of README "Against the
-    collapse"."""
+    default baseline differs only in that weight, 0.01): the pipeline moves the way the goals of
+    README "Against the collapse" ask, held-out accuracy up with FID no worse, as the quick stages
+    do in each of three GRPO seeds (the full stages do not: see there)."""
     proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'demo.py'), '--work-dir', str(tmp_path),
                            '--quick', '--variant', 'kl'], capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -227,7 +227,7 @@ def test_test_tool_loads_run_checkpoints_strictly(eval_setup):
         apis.evaluate(cfg, str(tmp_path / 'absent.pth'))
 
 
-def test_tokenizer_features_are_the_token_embeddings_pooled_to_a_layout(tmp_path):
+def test_tokenizer_features_are_the_codebook_vectors_pooled_to_a_layout(tmp_path):
     vq = randomize(TOKENIZERS.build(TINY_VQ), std=0.1)
     torch.save({'model': vq.state_dict()}, tmp_path / 'vq.pt')
     extractor = FEATURE_EXTRACTORS.build(dict(type='TokenizerFeatures', grid=2,
@@ -240,6 +240,7 @@ def test_tokenizer_features_are_the_token_embeddings_pooled_to_a_layout(tmp_path
     blocks = embeddings.view(3, 2, 4, 2, 4, 4).mean(dim=(2, 4))  # [3, 2 (rows), 2 (columns), 4]
     assert pool.shape == (3, 4 * 2 * 2)
     torch.testing.assert_close(pool, blocks.permute(0, 3, 1, 2).flatten(1), rtol=1e-5, atol=1e-6)
+    assert extractor(torch.rand(2, 3, 32, 32) * 2 - 1)['pool'].shape == (2, 4 * 2 * 2)  # any image size
     assert extractor.identity.startswith('tokenizer:LlamaGenVQ:grid2@')
     with pytest.raises(FileNotFoundError, match='tokenizer.*file not found.*missing.pt.*checkpoint='):
         FEATURE_EXTRACTORS.build(dict(type='TokenizerFeatures', tokenizer=dict(TINY_VQ, checkpoint='missing.pt')))

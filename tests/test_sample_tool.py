@@ -1,5 +1,5 @@
-"""tools/sample.py as users run it (its main with a command line, in this process): the files hold
-what the generation path draws for the seed."""
+"""tools/sample.py's main with a command line (in this process): the files hold what the generation
+path draws for the seed."""
 import os.path as osp
 import runpy
 
@@ -14,8 +14,11 @@ from argrpo.registry import GENERATORS, TOKENIZERS
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+SAMPLE_MAIN = runpy.run_path(osp.join(ROOT, 'tools', 'sample.py'))['main']
+
+
 def sample(*args):
-    runpy.run_path(osp.join(ROOT, 'tools', 'sample.py'))['main'](list(map(str, args)))
+    SAMPLE_MAIN(list(map(str, args)))
 
 
 @pytest.fixture(scope='module')

@@ -29,7 +29,8 @@ repeats GRPO):
 Then argrpo.apis.evaluate (as tools/test.py) evaluates the GPT before and after GRPO on the same seeds, each
 sampled as the variant samples (the "before" of a guided variant is the SFT model with CFG), and writes a
 before/after table (results_<task>[_<variant>]_seed<S>.md / .json) and sample grids (eval_*/samples_grid.png).
-``--quick`` shortens every stage (the test suite's version; same direction, more noise).
+``--quick`` shortens every stage (the test suite's version: a weaker SFT model, so other numbers than the full
+stages', with more noise).
 """
 import argparse
 import gc

@@ -123,10 +123,11 @@ class OpenCLIPFeatures(FeatureExtractor):
 
 @FEATURE_EXTRACTORS.register_module()
 class TokenizerFeatures(FeatureExtractor):
-    """A VQ tokenizer's quantised latents (the generator's own token embeddings), average-pooled to
-    a ``grid`` x ``grid`` layout whatever the image size: ``pool`` [N, codebook_embed_dim * grid ** 2].
-    They keep where a thing is, its size and the background, which a classifier's embedding is
-    trained to ignore: a distribution reward in them sees a collapse of layout.
+    """A VQ tokenizer's quantised latents (the codebook vectors of the image's tokens), average-pooled
+    to a ``grid`` x ``grid`` layout: ``pool`` [N, codebook_embed_dim * grid ** 2] for any image size
+    (bins overlap where the latent side is not a multiple of ``grid``). They keep where a thing is,
+    its size and the background, which a classifier's embedding is trained to ignore: a distribution
+    reward in them sees a collapse of layout.
 
     Args:
         tokenizer: a TOKENIZERS config with its ``checkpoint``.
