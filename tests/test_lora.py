@@ -1,11 +1,8 @@
 """LoRA policies: only the adapters on the GPT's linears train, the reference is the base model
 with them off (no second copy of the weights), checkpoints hold the adapters, GRPO learns with
 them, and tools/merge_lora.py writes a LlamaGen GPT file with the adapted policy's logits."""
-import os
 import os.path as osp
 import runpy
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -129,16 +126,13 @@ def test_checkpoints_hold_the_adapters_and_resume_the_policy(lora_run):
         torch.testing.assert_close(fresh.policy.eval()(tokens, cond), policy.eval()(tokens, cond), rtol=0, atol=0)
 
 
-def merge(*args):
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'merge_lora.py'), *map(str, args)]
-    return subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=300)
+MERGE_TOOL = runpy.run_path(osp.join(ROOT, 'tools', 'merge_lora.py'))  # its main and trained_policy
 
 
 @pytest.mark.slow
 def test_merged_file_is_a_llamagen_gpt_with_the_policy_logits(lora_run):
     runner, config, tmp = lora_run
-    proc = merge(config, tmp / 'work' / 'iter_40.pth', '--out', tmp / 'merged.pt')
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    MERGE_TOOL['main']([config, str(tmp / 'work' / 'iter_40.pth'), '--out', str(tmp / 'merged.pt')])
     gpt_cfg = apis.load_config(config).model.generator
     merged = torch.load(tmp / 'merged.pt', map_location='cpu', weights_only=True)['model']
     plain = GENERATORS.build(dict(gpt_cfg, checkpoint=None))
@@ -158,7 +152,7 @@ def test_merged_file_is_a_llamagen_gpt_with_the_policy_logits(lora_run):
 @pytest.mark.slow
 def test_merge_tool_errors(lora_run):
     _, config, tmp = lora_run
-    trained_policy = runpy.run_path(osp.join(ROOT, 'tools', 'merge_lora.py'))['trained_policy']
+    trained_policy = MERGE_TOOL['trained_policy']
     model_cfg = apis.load_config(config).model
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         trained_policy(model_cfg, str(tmp / 'nowhere.pth'))

@@ -7,8 +7,8 @@ import os
 import os.path as osp
 import subprocess
 import sys
-import textwrap
 
+import pytest
 from mmengine.config import Config
 
 from projects.shapes_world.shapes_world import class_names
@@ -31,42 +31,42 @@ def test_no_library_module_imports_the_project_or_the_tools():
     assert not offenders
 
 
-def run_python(code: str, *args: str) -> str:
-    """``code`` in a fresh interpreter at the repository root (what other tests imported does not
-    count); its last line of output."""
-    proc = subprocess.run([sys.executable, '-c', textwrap.dedent(code), *args], cwd=ROOT, capture_output=True,
+# Run by a new interpreter (what other tests imported does not count), argv[1:] the project's
+# configs: first what importing the library loads, then what loading each config finds.
+FIRST_IMPORTS = r'''
+import json, sys
+import argrpo.datasets, argrpo.rewards, argrpo.models, argrpo.registry as r
+for registry in (r.MODELS, r.DATASETS, r.REWARDS, r.TOKENIZERS, r.HOOKS, r.METRICS):
+    registry.import_from_location()
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('projects', 'tools'))
+from mmengine.config import Config
+found = {}
+for path in sys.argv[1:]:
+    cfg = Config.fromfile(path)
+    rewards = cfg.model.reward.rewards if 'reward' in cfg.model else []
+    found[path] = [cfg.custom_imports.imports, r.MODELS.get(cfg.model.type) is not None,
+                   r.DATASETS.get(cfg.train_dataloader.dataset.type) is not None,
+                   all(r.HOOKS.get(h.type) is not None for h in cfg.custom_hooks),
+                   all(r.REWARDS.get(w.type) is not None for w in rewards)]
+print(json.dumps(dict(loaded=loaded, found=found)))
+'''
+
+
+@pytest.fixture(scope='module')
+def first_imports() -> dict:
+    proc = subprocess.run([sys.executable, '-c', FIRST_IMPORTS, *PROJECT_CONFIGS], cwd=ROOT, capture_output=True,
                           text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout.strip().splitlines()[-1]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_importing_the_library_leaves_the_project_unloaded():
-    loaded = run_python('''
-        import sys, argrpo.datasets, argrpo.rewards, argrpo.models, argrpo.registry as r
-        for registry in (r.MODELS, r.DATASETS, r.REWARDS, r.TOKENIZERS, r.HOOKS, r.METRICS):
-            registry.import_from_location()
-        print(sorted(m for m in sys.modules if m.split('.')[0] in ('projects', 'tools')))
-    ''')
-    assert loaded == '[]'
+def test_importing_the_library_leaves_the_project_unloaded(first_imports):
+    assert first_imports['loaded'] == []
 
 
-def test_project_configs_import_the_project_and_name_its_types():
+def test_project_configs_import_the_project_and_name_its_types(first_imports):
     """Loading a config imports the project (custom_imports); its types are then registered."""
-    found = json.loads(run_python('''
-        import json, sys
-        from mmengine.config import Config
-        from argrpo.registry import DATASETS, HOOKS, MODELS, REWARDS
-        assert 'projects.shapes_world.shapes_world' not in sys.modules
-        found = {}
-        for path in sys.argv[1:]:
-            cfg = Config.fromfile(path)
-            rewards = cfg.model.reward.rewards if 'reward' in cfg.model else []
-            found[path] = [cfg.custom_imports.imports, MODELS.get(cfg.model.type) is not None,
-                           DATASETS.get(cfg.train_dataloader.dataset.type) is not None,
-                           all(HOOKS.get(h.type) is not None for h in cfg.custom_hooks),
-                           all(REWARDS.get(r.type) is not None for r in rewards)]
-        print(json.dumps(found))
-    ''', *PROJECT_CONFIGS))
+    found = first_imports['found']
     assert sorted(found) == PROJECT_CONFIGS and len(found) == 20
     for path, (imports, *registered) in found.items():
         assert imports == ['projects.shapes_world.shapes_world'] and all(registered), (path, registered)

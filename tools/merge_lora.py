@@ -23,13 +23,13 @@ from argrpo.registry import GENERATORS  # noqa: E402
 from argrpo.utils import atomic_write, require_file  # noqa: E402
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Merge the LoRA adapters of a GRPO run into a LlamaGen GPT file')
     parser.add_argument('config', help="the run's config, with model.lora")
     parser.add_argument('checkpoint', help='a checkpoint of that run (iter_N.pth)')
     parser.add_argument('--out', required=True, help="the merged GPT, LlamaGen's {'model': state_dict}")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='key=value overrides')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def trained_policy(model_cfg: dict, checkpoint: str) -> nn.Module:
@@ -56,8 +56,8 @@ def trained_policy(model_cfg: dict, checkpoint: str) -> nn.Module:
     return policy
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     model_cfg = load_config(args.config, args.cfg_options).model
     state = {key: value.detach().cpu().contiguous()
              for key, value in merge_lora(trained_policy(model_cfg, args.checkpoint)).state_dict().items()}
