@@ -108,7 +108,7 @@ class GRPO:
 
     def kl(self, log_probs: Tensor, ref_log_probs: Tensor, estimator: Optional[str] = None) -> Tensor:
         """Per-token estimate of KL(policy || reference) (``estimator``, default the configured
-        one) from tokens sampled by the policy. |log r| is clamped at 20 as a last guard; finite
+        one) from tokens sampled by the policy. ``|log r|`` is clamped at 20 as a last guard; finite
         log-probs keep it far from that."""
         log_ratio = (ref_log_probs - log_probs).clamp(-20, 20)  # log(ref / policy)
         estimator = estimator or self.kl_estimator
@@ -130,7 +130,7 @@ class GRPO:
              sample_weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Token log-probs [n, L] (policy, with grad; rollout; reference), advantages [n],
         entropy [n, L], ``sample_weight`` [n] (each sample's share in the averages, 1 if not
-        given) -> ``loss`` and detached statistics (``log_ratio_max``: max |log r|)."""
+        given) -> ``loss`` and detached statistics (``log_ratio_max``: max ``|log r|``)."""
         log_ratio = log_probs - old_log_probs
         ratio = log_ratio.exp()
         adv = advantages[:, None]

@@ -28,7 +28,9 @@ def left_pad(features: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
 
 @TOKENIZERS.register_module()
 class T5TextEncoder(nn.Module):
-    """Args:
+    """Caption features of a local T5 encoder, left-padded as LlamaGen's text-to-image GPT reads them.
+
+    Args:
         path: a local directory with the T5 config, tokenizer and weights (as saved by
             ``save_pretrained``; for LlamaGen: google/flan-t5-xl).
         max_length: caption tokens (LlamaGen: 120), padded and truncated to it.
