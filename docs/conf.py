@@ -44,4 +44,5 @@ nitpicky = False
 
 html_theme = 'furo'
 html_title = f'argrpo {release}'
-html_static_path = ['_static']
+# docs/_static/ holds the demo's pictures once they are made; absent, Sphinx would warn (-W)
+html_static_path = ['_static'] if os.path.isdir(os.path.join(HERE, '_static')) else []

@@ -66,10 +66,35 @@ def test_readme_links_resolve():
     """Relative links of the front page name files of the repository (docs pages included)."""
     with open(osp.join(ROOT, 'README.md')) as f:
         readme = f.read()
-    targets = re.findall(r'\]\(([^)#\s]+)(?:#[^)]*)?\)', readme)
+    targets = re.findall(r'\]\(([^)#\s]+)(?:#[^)]*)?\)', readme) + re.findall(r'src="([^"]+)"', readme)
     local = [t for t in targets if not re.match(r'[a-z]+://', t)]
     assert local, 'the README links to no docs page'
     # images produced by the model-zoo run are allowed to be absent until it has run
     pending = {'docs/_static/demo_c2i_before_after.png', 'docs/_static/demo_t2i_before_after.png'}
     missing = [t for t in local if t not in pending and not osp.exists(osp.join(ROOT, t))]
     assert not missing, f'README links to missing files: {missing}'
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub and MyST give a heading."""
+    text = re.sub(r'[^\w\- ]', '', heading.strip().lower())
+    return text.replace(' ', '-')
+
+
+def anchors(path: str) -> set:
+    with open(path) as f:
+        text = re.sub(r'```.*?```', '', f.read(), flags=re.S)  # no headings inside code blocks
+    return {slug(h) for h in re.findall(r'^#+ (.+)$', text, re.M)}
+
+
+def test_readme_anchors_resolve():
+    """Anchors of the front page's links (into itself or into docs pages) name headings."""
+    with open(osp.join(ROOT, 'README.md')) as f:
+        readme = f.read()
+    missing = []
+    for target, anchor in re.findall(r'\]\(([^)#\s]*)#([^)\s]+)\)', readme):
+        path = osp.join(ROOT, target or 'README.md')
+        if path.endswith('.md') and osp.exists(path) and anchor not in anchors(path):
+            missing.append(f'{target}#{anchor}')
+    assert not missing, f'README links to missing anchors: {missing}'
+
