@@ -59,6 +59,28 @@ def registered(registry) -> List[Tuple[str, object]]:
     return sorted(registry.module_dict.items())
 
 
+# what a new family of generators or rewards implements, and the entry points of runs: not
+# registered, so named here
+INTERFACES = """\
+Interfaces and entry points
+---------------------------
+
+What a new generator family or reward implements, and the functions that the tools run.
+
+.. autoclass:: argrpo.generators.base.ARImageGenerator
+   :members:
+   :show-inheritance:
+
+.. autoclass:: argrpo.rewards.base.BaseReward
+   :members:
+   :show-inheritance:
+
+.. automodule:: argrpo.apis
+   :members:
+
+"""
+
+
 def _title(text: str, underline: str) -> str:
     return f'{text}\n{underline * len(text)}\n'
 
@@ -85,6 +107,7 @@ def render() -> str:
                 lines.append('')
                 lines.append(f'   Registered as ``{name}``.')
             lines.append('')
+    lines.append(INTERFACES)
     return '\n'.join(lines)
 
 
