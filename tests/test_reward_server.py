@@ -1,9 +1,12 @@
 """The reward service as users run it: tools/reward_server.py in its own process and RemoteReward
 scoring through it exactly as the local reward does, across a restart; the server's answers to
-bad requests, tokens, failing rewards and concurrent clients (in-process waitress servers where
-no subprocess is needed). Everything on 127.0.0.1."""
+bad, hostile and oversized requests, tokens, failing rewards and concurrent clients (in-process
+waitress servers where no subprocess is needed); RemoteReward against servers that misbehave
+(trickled, malformed, NaN, 429 replies). Everything on 127.0.0.1."""
 import base64
 import contextlib
+import importlib.util
+import json
 import os
 import os.path as osp
 import socket
@@ -13,23 +16,31 @@ import threading
 import time
 import warnings
 
+import numpy as np
 import pytest
 import requests
 import torch
-import waitress
+from fake_servers import canned_server, trickling_server
 from mmengine.config import Config
 
 from argrpo.registry import REWARDS
 from argrpo.rewards import BaseReward, GradientReward, RemoteReward
-from argrpo.services import create_app, reward_config, reward_server, serve
+from argrpo.services import BackgroundServer, create_app, reward_config, reward_server, serve
 from argrpo.utils import quantize, to_uint8
+from argrpo.utils.http import DeadlineExceeded, DeadlineSession, strict_json
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 WEIGHTED = dict(type='WeightedSum', rewards=[
     dict(type='GradientReward', weight=1.0),
     dict(type='GradientReward', weights=(0.0, 1.0, 0.0), name='green', weight=-0.5)])
 PROMPTS = ['a red ramp', 'a green field', 'a blue sky', 'noise']
-TOOL_TOKEN = 'tool-token'  # the subprocess reads it from ARGRPO_REWARD_TOKEN
+TOOL_TOKEN = 'tool-token'  # the subprocess reads it from ARGRPO_REWARD_TOKEN, RemoteReward too
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_the_environment(monkeypatch):
+    """RemoteReward reads $ARGRPO_REWARD_TOKEN: each test sets it when it wants one."""
+    monkeypatch.delenv('ARGRPO_REWARD_TOKEN', raising=False)
 
 
 def float_images(seed: int, n: int = 4) -> torch.Tensor:
@@ -48,6 +59,13 @@ def score_body(images: torch.Tensor, prompts) -> dict:
                                                    data=base64.b64encode(array.tobytes()).decode()))
 
 
+def float_body(array: np.ndarray, prompts) -> dict:
+    """A /score body with float32 images ``[N, 3, H, W]`` as they are (NaN and inf included)."""
+    array = np.asarray(array, dtype='<f4')
+    return dict(prompts=list(prompts), images=dict(shape=list(array.shape), dtype='float32',
+                                                   data=base64.b64encode(array.tobytes()).decode()))
+
+
 def assert_same(got: dict, want: dict) -> None:
     assert set(got) == set(want)
     for key in want:
@@ -56,13 +74,10 @@ def assert_same(got: dict, want: dict) -> None:
 
 @contextlib.contextmanager
 def served(reward: BaseReward, **kwargs):
-    """``create_app(reward, **kwargs)`` under waitress in this process, on a free port."""
-    server = waitress.create_server(create_app(reward, **kwargs), host='127.0.0.1', port=0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    try:
-        yield f'http://127.0.0.1:{server.effective_port}'
-    finally:
-        server.close()
+    """``create_app(reward, **kwargs)`` under waitress in this process, on a free port; yields
+    its URL, and stops it (loop, sockets, workers) on leaving."""
+    with BackgroundServer(create_app(reward, **kwargs)) as server:
+        yield server.url
 
 
 class ToolServer:
@@ -89,7 +104,8 @@ class ToolServer:
             except requests.ConnectionError:
                 time.sleep(0.2)
                 continue
-            if health == dict(status='ok', reward='reward', type='WeightedSum'):
+            if {k: health.get(k) for k in ('status', 'reward', 'type')} == dict(
+                    status='ok', reward='reward', type='WeightedSum'):
                 return
             break
         pytest.fail(f'the reward server did not come up healthy ({health}):\n{open(self.log).read()}')
@@ -113,35 +129,40 @@ def tool_server(tmp_path_factory):
         server.stop()
 
 
-def test_served_reward_equals_the_local_one(tool_server):
+def test_served_reward_equals_the_local_one(tool_server, monkeypatch):
+    monkeypatch.setenv('ARGRPO_REWARD_TOKEN', TOOL_TOKEN)
     local = REWARDS.build(WEIGHTED)
     log = open(tool_server.log).read()
     assert f'ready at {tool_server.url}' in log and '1 * gradient + -0.5 * green' in log
     for encoding, images in (('float32', float_images(0)), ('uint8', uint8_images(1))):
-        remote = RemoteReward(tool_server.url, token=TOOL_TOKEN, encoding=encoding)
+        remote = RemoteReward(tool_server.url, encoding=encoding)
         want = local.components(images, PROMPTS)
         got = remote.components(images, PROMPTS)
         assert_same(got, dict(want, remote=local.combine(want)))
         assert torch.equal(remote(images, PROMPTS), local(images, PROMPTS))
     # uint8 sends what a saved image holds: the reward scores the quantised images
     images = float_images(2)
-    got = RemoteReward(tool_server.url, token=TOOL_TOKEN, encoding='uint8')(images, PROMPTS)
+    got = RemoteReward(tool_server.url, encoding='uint8')(images, PROMPTS)
     torch.testing.assert_close(got, local(quantize(images), PROMPTS))
     assert not torch.allclose(got, local(images, PROMPTS), rtol=0, atol=1e-6)
     # inside a WeightedSum the served reward counts once, and each served component is logged
     outer = REWARDS.build(dict(type='WeightedSum', rewards=[
-        dict(type='RemoteReward', url=tool_server.url, token=TOOL_TOKEN, encoding='float32', weight=2.0)]))
+        dict(type='RemoteReward', url=tool_server.url, encoding='float32', weight=2.0)]))
     components = outer.components(images, PROMPTS)
     assert set(components) == {'gradient', 'green', 'remote'}
     assert torch.equal(outer.combine(components), 2 * local(images, PROMPTS))
     with pytest.raises(RuntimeError, match=r'\(401\): missing or wrong token'):
-        RemoteReward(tool_server.url)(images, PROMPTS)
+        RemoteReward(tool_server.url, token_env=None)(images, PROMPTS)
+    # the server's limits, in its health answer
+    limits = requests.get(f'{tool_server.url}/health', timeout=10).json()['limits']
+    assert limits == dict(max_body=256 * 2 ** 20, max_pixels=2 ** 26, max_batch=None)
 
 
-def test_stopped_server_is_a_clear_error_and_a_restarted_one_serves_again(tool_server):
+def test_stopped_server_is_a_clear_error_and_a_restarted_one_serves_again(tool_server, monkeypatch):
+    monkeypatch.setenv('ARGRPO_REWARD_TOKEN', TOOL_TOKEN)
     local = REWARDS.build(WEIGHTED)
     images = float_images(3)
-    remote = RemoteReward(tool_server.url, TOOL_TOKEN, timeout=5, max_retries=2, backoff=0.05, encoding='float32')
+    remote = RemoteReward(tool_server.url, timeout=5, max_retries=2, backoff=0.05, encoding='float32')
     assert torch.equal(remote(images, PROMPTS), local(images, PROMPTS))
     tool_server.stop()
     with pytest.raises(RuntimeError) as error:
@@ -158,6 +179,8 @@ def test_bad_requests_get_400_and_the_server_goes_on():
     images = uint8_images(4, n=3)
     good = score_body(images, PROMPTS[:3])
     encoded = good['images']
+    nan_images = float_images(4, n=3).numpy()
+    nan_images[1, 2, 3, 4], nan_images[2, 0, 0, 0] = np.nan, -np.inf
     cases = [
         (dict(data='{"prompts": ['), 'must be a JSON object'),
         (dict(json=[1, 2]), 'must be a JSON object'),
@@ -172,12 +195,22 @@ def test_bad_requests_get_400_and_the_server_goes_on():
         (dict(json=dict(good, images=dict(encoded, dtype='float32'))), '[N, 3, H, W]'),
         (dict(json=dict(good, images=dict(encoded, data=encoded['data'][:-8]))), 'bytes'),
         (dict(json=dict(good, images=dict(encoded, data='*' + encoded['data'][1:]))), 'not base64'),
+        # what the probes of issue 23 answered 500 to, or scored
+        (dict(data='[' * 50_000 + ']' * 50_000), 'nested too deep'),
+        (dict(json=dict(good, images=dict(encoded, dtype=['uint8']))), 'images.dtype'),
+        (dict(json=dict(good, images=dict(encoded, dtype={'uint8': 1}))), 'images.dtype'),
+        (dict(json=dict(good, images=dict(encoded, shape=[3, 16, 12, True]))), 'images.shape'),
+        (dict(json=dict(good, prompts=None)), 'list of strings'),
+        (dict(data=b'\xff\xfe{"prompts": []}'), 'must be a JSON object'),
+        (dict(data=json.dumps(good).replace('"prompts"', '"x": NaN, "prompts"')), 'NaN is not JSON'),
+        (dict(json=float_body(nan_images, PROMPTS[:3])), '2 non-finite values'),
+        (dict(json=float_body(np.full((3, 3, 2, 2), np.inf), PROMPTS[:3])), '36 non-finite values'),
     ]
     with served(reward) as url:
         for request, expected in cases:
             answer = requests.post(f'{url}/score', timeout=10, **request)
-            assert answer.status_code == 400, (request, answer.text)
-            assert expected in answer.json()['error'], (expected, answer.json())
+            assert answer.status_code == 400, (str(request)[:200], answer.text[:300])
+            assert expected in strict_json(answer.content)['error'], (expected, answer.text[:300])
         assert requests.get(f'{url}/health', timeout=10).json()['status'] == 'ok'
         answer = requests.post(f'{url}/score', json=good, timeout=10)
         assert answer.status_code == 200
@@ -186,7 +219,7 @@ def test_bad_requests_get_400_and_the_server_goes_on():
                                      reward=reward.combine(want).tolist())
 
 
-def test_token_is_required_when_the_server_has_one():
+def test_token_is_required_when_the_server_has_one(monkeypatch):
     reward = REWARDS.build(WEIGHTED)
     images = uint8_images(5)
     with served(reward, token='s3cret') as url:
@@ -199,9 +232,11 @@ def test_token_is_required_when_the_server_has_one():
         assert answer.status_code == 200
         start = time.monotonic()
         with pytest.raises(RuntimeError, match=r'refused the request \(401\): missing or wrong token'):
-            RemoteReward(url, token='wrong', max_retries=1, backoff=15.0)(images, PROMPTS)
+            monkeypatch.setenv('ARGRPO_REWARD_TOKEN', 'wrong')
+            RemoteReward(url, max_retries=1, backoff=15.0)(images, PROMPTS)
         assert time.monotonic() - start < 10  # a 4xx is not retried
-        assert torch.equal(RemoteReward(url, token='s3cret')(images, PROMPTS), reward(images, PROMPTS))
+        monkeypatch.setenv('ARGRPO_REWARD_TOKEN', 's3cret')
+        assert torch.equal(RemoteReward(url)(images, PROMPTS), reward(images, PROMPTS))
 
 
 class FlakyReward(BaseReward):
@@ -299,19 +334,219 @@ def test_reward_config_and_remote_reward_arguments(tmp_path):
             RemoteReward(url)(uint8_images(7), PROMPTS)
 
 
-def test_serving_beyond_the_loopback_without_a_token_warns(monkeypatch):
+def test_tokens_are_checked_at_start_and_no_token_beyond_the_loopback_is_refused(monkeypatch):
     """Nothing is bound: waitress's server is replaced by one that stops at once."""
     class Bound(Exception):
         pass
 
     def create_server(*args, **kwargs):
-        raise Bound
+        raise Bound(kwargs)
 
+    for token in ('', 'two words', 'caf\u00e9', '\x00x', 42):
+        with pytest.raises(ValueError, match='printable ASCII'):
+            create_app(GradientReward(), token=token)
     monkeypatch.setattr(reward_server.waitress, 'create_server', create_server)
-    with pytest.warns(UserWarning, match='serving on 0.0.0.0 without a token'), pytest.raises(Bound):
+    with pytest.raises(ValueError, match='refusing to serve on 0.0.0.0 without a token.*--allow-no-token'):
         serve(create_app(GradientReward()), host='0.0.0.0')
+    with pytest.warns(UserWarning, match='serving on 0.0.0.0 without a token'), pytest.raises(Bound):
+        serve(create_app(GradientReward()), host='0.0.0.0', allow_no_token=True)
     for host, token in (('127.0.0.1', None), ('localhost', None), ('::1', None), ('0.0.0.0', 'T')):
         with warnings.catch_warnings():
             warnings.simplefilter('error')
-            with pytest.raises(Bound):
-                serve(create_app(GradientReward(), token=token), host=host)
+            with pytest.raises(Bound) as bound:
+                serve(create_app(GradientReward(), token=token, max_body=1000), host=host)
+            assert bound.value.args[0]['max_request_body_size'] == 1000  # waitress refuses bigger bodies unread
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.filterwarnings('ignore:--token shows')
+def test_the_tool_checks_its_numbers_and_its_token(monkeypatch, capsys, tmp_path):
+    tool = load_tool('reward_server')
+
+    def parse(*argv, env=None):
+        monkeypatch.setattr(sys, 'argv', ['reward_server.py', 'CONFIG', *argv])
+        if env is None:
+            monkeypatch.delenv('ARGRPO_REWARD_TOKEN', raising=False)
+        else:
+            monkeypatch.setenv('ARGRPO_REWARD_TOKEN', env)
+        return tool.parse_args()
+
+    def refused(*argv, env=None) -> str:
+        with pytest.raises(SystemExit) as stop:
+            parse(*argv, env=env)
+        assert stop.value.code == 2
+        return capsys.readouterr().err
+
+    assert 'argument --port: 70000 is not a port (an integer in 1-65535)' in refused('--port', '70000')
+    assert 'is not a port' in refused('--port', '0')
+    assert 'is not a port' in refused('--port', '-1')
+    assert 'argument --threads: 0 is not a positive integer' in refused('--threads', '0')
+    assert 'argument --max-batch: -2 is not a positive integer' in refused('--max-batch', '-2')
+    assert 'argument --max-body-mb: 0 is not a positive number' in refused('--max-body-mb', '0')
+    assert "argument --max-body-mb: 'nan' is not a positive number" in refused('--max-body-mb', 'nan')
+    assert 'argument --max-pixels: 0 is not a positive integer' in refused('--max-pixels', '0')
+    assert 'printable ASCII' in refused('--token', '')
+    assert 'printable ASCII' in refused('--token', 'caf\u00e9')
+    assert 'printable ASCII' in refused(env='tab\there')
+    assert 'refusing to serve on 0.0.0.0 without a token' in refused('--host', '0.0.0.0')
+    args = parse('--port', '65535', '--host', '0.0.0.0', '--max-body-mb', '0.5', env='from-env')
+    assert (args.port, args.token) == (65535, 'from-env')
+    assert parse('--host', '0.0.0.0', '--allow-no-token').token is None
+    assert parse(env='').token is None  # set but empty: no token (on the loopback)
+    (tmp_path / 'token').write_text('from-file\n')
+    assert parse('--token-file', str(tmp_path / 'token'), env='from-env').token == 'from-file'
+    with pytest.warns(UserWarning, match='shows in `ps`'):
+        assert parse('--token', 'visible').token == 'visible'
+    assert 'give the token once' in refused('--token', 'a', '--token-file', str(tmp_path / 'token'))
+
+
+def test_requests_over_the_limits_get_413_naming_them_and_the_server_goes_on():
+    reward = REWARDS.build(WEIGHTED)
+    small = score_body(uint8_images(8, n=4), PROMPTS)  # 4 x 16 x 12 = 768 pixels, about 3 KB
+    many = score_body(uint8_images(9, n=8), PROMPTS * 2)  # 1536 pixels, about 6 KB
+    with served(reward, max_body=20_000, max_pixels=1000) as url:
+        # a body at or over the limit, sent whole or in chunks, is refused before it is read
+        for data in (json.dumps(dict(small, padding='x' * 20_000)).encode(),
+                     (b'x' * 1000 for _ in range(21))):
+            answer = requests.post(f'{url}/score', data=data, timeout=10)
+            assert answer.status_code == 413 and 'max_body of 20000' in answer.text, answer.text
+        answer = requests.post(f'{url}/score', json=many, timeout=10)
+        assert answer.status_code == 413
+        assert strict_json(answer.content)['error'].startswith(
+            '8 images of 16 x 12 are 1536 pixels; this server takes at most 1000 pixels')
+        # a declared shape is refused before its data is decoded (or even looked at)
+        huge = dict(prompts=['p'], images=dict(shape=[1, 100_000, 100_000, 3], dtype='uint8', data=''))
+        answer = requests.post(f'{url}/score', json=huge, timeout=10)
+        assert answer.status_code == 413 and '10000000000 pixels' in answer.json()['error']
+        with pytest.raises(RuntimeError, match=r'refused a batch of 8 images as too large \(413\).*--max-pixels'):
+            RemoteReward(url, encoding='uint8')(uint8_images(9, n=8), PROMPTS * 2)
+        answer = requests.post(f'{url}/score', json=small, timeout=10)
+        assert answer.status_code == 200 and len(answer.json()['reward']) == 4
+
+
+class NaNReward(BaseReward):
+    def score(self, images, prompts):
+        out = images.mean((1, 2, 3))
+        out[1] = float('nan')
+        out[3] = float('inf')
+        return out
+
+
+def test_a_non_finite_score_is_a_500_in_valid_json():
+    with served(NaNReward('nan')) as url:
+        answer = requests.post(f'{url}/score', json=score_body(uint8_images(10), PROMPTS), timeout=10)
+        assert answer.status_code == 500
+        assert 'nan is NaN or inf for images [1, 3] of 4' in strict_json(answer.content)['error']
+        answer = requests.get(f'{url}/nowhere', timeout=10)
+        assert answer.status_code == 404 and 'error' in strict_json(answer.content)
+
+
+def canned_reward_server():
+    return canned_server('/score')
+
+
+def reply_of(n: int = 4, **override) -> dict:
+    reply = dict(components={'a': [0.5] * n}, reward=[1.0] * n)
+    reply.update(override)
+    return reply
+
+
+def test_remote_reward_refuses_malformed_replies_naming_the_url():
+    images = uint8_images(11)
+    raw = lambda text: (text, 200, {'Content-Type': 'application/json'})  # noqa: E731
+    cases = [
+        (raw('not json'), 'malformed reply \\(not JSON'),
+        (raw('{"components": {"a": [1, 2, NaN, 4]}, "reward": [1, 2, 3, 4]}'), 'NaN is not JSON'),
+        (raw('{"components": {"a": [1, 2, 3, 4]}, "reward": [1, 2, 1e999, 4]}'), r'reward\[2\] is inf'),
+        (reply_of(components={'a': [0.5, None, 0.5, 0.5]}), r"components\['a'\]\[1\] is None, not a finite"),
+        (reply_of(reward=[1.0, '2', 1.0, 1.0]), r"reward\[1\] is '2', not a finite number"),
+        (reply_of(reward=[1.0, True, 1.0, 1.0]), r'reward\[1\] is True'),
+        (reply_of(reward=[1.0] * 3), 'answered reward with 3 values for 4 images'),
+        (reply_of(components={'a': 0.5}), r"answered components\['a'\] with float for 4 images"),
+        (dict(components=[1, 2], reward=[1, 2, 3, 4]), 'not an object with "components" and "reward"'),
+        (dict(components={}), 'not an object with "components" and "reward"'),
+    ]
+    with canned_reward_server() as (state, reset):
+        for reply, match in cases:
+            url = reset(lambda payload, call: reply)
+            with pytest.raises(RuntimeError, match=f'reward server at {url}.*{match}'):
+                RemoteReward(url, backoff=0.01)(images, PROMPTS)
+            assert state['calls'] == 1  # not retried
+        url = reset(lambda payload, call: reply_of())
+        assert RemoteReward(url).components(images, PROMPTS)['a'].tolist() == [0.5] * 4
+
+
+def test_remote_reward_retries_429_honouring_retry_after_within_its_deadline():
+    images = uint8_images(12)
+    with canned_reward_server() as (state, reset):
+        url = reset(lambda payload, call: reply_of() if call > 2 else (
+            {'error': 'busy'}, 429, {'Retry-After': '0.6' if call == 1 else '0'}))
+        start = time.monotonic()
+        assert RemoteReward(url, backoff=0.01).components(images, PROMPTS)['remote'].tolist() == [1.0] * 4
+        assert state['calls'] == 3 and time.monotonic() - start >= 0.6  # waited as asked, not 0.01 s
+        # asked to wait past the deadline: a clear error at once, not an hour's sleep
+        url = reset(lambda payload, call: ({'error': 'come back later'}, 429, {'Retry-After': '3600'}))
+        start = time.monotonic()
+        with pytest.raises(RuntimeError, match=f'{url} did not score the batch in 1 tries: it failed \\(429\\): '
+                                               'come back later; the next try \\(in 3600 s\\) would pass the '
+                                               'deadline of 900 s'):
+            RemoteReward(url, backoff=0.01)(images, PROMPTS)
+        assert time.monotonic() - start < 5 and state['calls'] == 1
+        # a 503 without Retry-After is retried with the backoff, max_retries times
+        url = reset(lambda payload, call: ('down for maintenance', 503))
+        with pytest.raises(RuntimeError, match=r'in 3 tries: it failed \(503\): down for maintenance'):
+            RemoteReward(url, max_retries=2, backoff=0.01)(images, PROMPTS)
+        assert state['calls'] == 3
+
+
+def test_remote_reward_has_a_total_deadline_not_a_per_read_timeout():
+    """The trickling server never lets a read wait 0.1 s; its whole reply would take 8 s."""
+    images = uint8_images(13)
+    body = json.dumps(reply_of()).encode()
+    for headers_too in (False, True):
+        with trickling_server(body, pause=0.1, headers_too=headers_too) as url:
+            start = time.monotonic()
+            with pytest.raises(RuntimeError, match=f'{url} did not score the batch in 1 tries: no complete answer '
+                                                   'in 0.5 s \\(timeout=0.5, deadline=900'):
+                RemoteReward(url, timeout=0.5, max_retries=0)(images, PROMPTS)
+            assert time.monotonic() - start < 1.5
+            # retries included, a call ends by its deadline
+            start = time.monotonic()
+            with pytest.raises(RuntimeError, match='no complete answer in 0.1 s|would pass the deadline'):
+                RemoteReward(url, timeout=0.4, deadline=0.5, max_retries=5, backoff=0)(images, PROMPTS)
+            assert time.monotonic() - start < 1.5
+    with trickling_server(b'{"a": 12345}', pause=0.01) as url:  # a reply that ends in time arrives
+        assert DeadlineSession().post(url, json={}, total=5).json() == {'a': 12345}
+        with pytest.raises(DeadlineExceeded):
+            DeadlineSession().post(url, json={}, total=0.05)
+
+
+def test_remote_reward_token_from_the_environment_never_from_the_config(monkeypatch):
+    images = uint8_images(14)
+    with canned_reward_server() as (state, reset):
+        url = reset(lambda payload, call: reply_of())
+        RemoteReward(url)(images, PROMPTS)
+        assert 'Authorization' not in state['headers'][-1]
+        monkeypatch.setenv('ARGRPO_REWARD_TOKEN', 'env-token')
+        remote = RemoteReward(url)
+        remote(images, PROMPTS)
+        assert state['headers'][-1]['Authorization'] == 'Bearer env-token'
+        assert 'env-token' not in repr(remote) and 'env-token' not in str(remote.state_dict())
+        monkeypatch.setenv('OTHER_TOKEN', 'other')
+        RemoteReward(url, token_env='OTHER_TOKEN')(images, PROMPTS)
+        assert state['headers'][-1]['Authorization'] == 'Bearer other'
+        with pytest.warns(UserWarning, match="written to the work dir's config dump, the log and every checkpoint"):
+            RemoteReward(url, token='given')(images, PROMPTS)
+        assert state['headers'][-1]['Authorization'] == 'Bearer given'
+    monkeypatch.setenv('ARGRPO_REWARD_TOKEN', 'caf\u00e9')
+    with pytest.raises(ValueError, match=r'\$ARGRPO_REWARD_TOKEN must be a non-empty string of printable ASCII'):
+        RemoteReward('http://127.0.0.1:8600')
+    for bad in (dict(timeout=0), dict(deadline=-1), dict(max_retries=-1), dict(backoff=-1)):
+        with pytest.raises(ValueError):
+            RemoteReward('http://127.0.0.1:8600', token_env=None, **bad)

@@ -6,7 +6,6 @@ import base64
 import io
 import math
 import socket
-import threading
 import time
 
 import numpy as np
@@ -14,8 +13,10 @@ import pytest
 import torch
 import transformers
 
+from fake_servers import canned_server, trickling_server
+
 from argrpo.registry import REWARDS, VLM_BACKENDS
-from argrpo.rewards.vlm_backends import VLMServerError
+from argrpo.rewards.vlm_backends import LogprobsUnavailable, VLMServerError
 from argrpo.rewards.vlm_judge import parse_score, parse_yes_no
 
 SPECIAL = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|vision_end|>', '<|image_pad|>',
@@ -212,31 +213,9 @@ def test_bad_configs_are_refused():
 @pytest.fixture(scope='module')
 def server():
     """A chat-completions stub: ``state['reply'](payload, call)`` answers the call-th request
-    (counted from 1) with a Flask response or a JSON-able dict."""
-    import flask
-    import waitress
-    app = flask.Flask('vlm_stub')
-    state = {'calls': 0, 'payloads': [], 'lock': threading.Lock()}
-
-    @app.post('/v1/chat/completions')
-    def chat():
-        with state['lock']:
-            state['calls'] += 1
-            call = state['calls']
-        payload = flask.request.get_json()
-        state['payloads'].append(payload)
-        reply = state['reply'](payload, call)
-        return flask.jsonify(reply) if isinstance(reply, dict) else reply
-
-    stub = waitress.create_server(app, host='127.0.0.1', port=0, threads=8)
-    threading.Thread(target=stub.run, daemon=True).start()
-
-    def reset(reply):
-        state.update(calls=0, payloads=[], reply=reply)
-        return f'http://127.0.0.1:{stub.effective_port}/v1'
-
-    yield state, reset
-    stub.close()
+    (counted from 1) with a Flask response or a JSON-able dict; stopped for good at the end."""
+    with canned_server('/v1/chat/completions') as (state, reset):
+        yield state, lambda reply: reset(reply) + '/v1'
 
 
 def question_of(payload):
@@ -327,7 +306,7 @@ def test_openai_backend_retries_a_slow_answer_then_names_the_url(server):
         return completion('yes')
 
     url = reset(always_slow)
-    with pytest.raises(VLMServerError, match=f'{url}/chat/completions.*3 attempts.*Timeout'):
+    with pytest.raises(VLMServerError, match=f'{url}/chat/completions.*3 attempts.*DeadlineExceeded'):
         stub_backend(url, timeout=0.1).generate(ONE_IMAGE, ['q'])
 
 
@@ -364,3 +343,82 @@ def test_openai_backend_names_an_unreachable_url_quickly():
     with pytest.raises(VLMServerError, match=f'http://127.0.0.1:{port}/v1/chat/completions.*ConnectionError'):
         stub_backend(f'http://127.0.0.1:{port}/v1', timeout=0.5).generate(ONE_IMAGE, ['q'])
     assert time.perf_counter() - start < 3
+
+
+def raw_json(text):
+    return text, 200, {'Content-Type': 'application/json'}
+
+
+@pytest.mark.parametrize('entry, match', [
+    ('{"token": "yes", "logprob": 1000}', 'logprob 1000 of token .yes. is not a log-probability in \\(-inf, 0\\]'),
+    ('{"token": "yes", "logprob": 0.5}', 'logprob 0.5 of token'),
+    ('{"token": "yes", "logprob": NaN}', 'NaN is not JSON'),
+    ('{"token": "yes", "logprob": "-1"}', "logprob '-1' of token"),
+    ('{"token": "yes", "logprob": true}', 'logprob True of token'),
+    ('{"token": null, "logprob": -0.1}', 'not {"token": text, "logprob": number}'),
+    ('7', 'not {"token": text, "logprob": number}'),
+])
+def test_openai_backend_refuses_malformed_logprobs_naming_the_url(server, entry, match):
+    state, reset = server
+    text = ('{"choices": [{"message": {"content": "yes"}, "logprobs": {"content": [{"token": "yes", '
+            f'"logprob": -0.1, "top_logprobs": [{{"token": "no", "logprob": -3.0}}, {entry}]}}]}}}}]}}')
+    url = reset(lambda payload, call: raw_json(text))
+    with pytest.raises(VLMServerError, match=f'{url}/chat/completions: no valid answer after 3 attempts; '
+                                             f'last: malformed reply .*{match}'):
+        stub_backend(url).first_token_probs(ONE_IMAGE, ['q'], ['yes', 'no'])
+    assert state['calls'] == 3
+
+
+@pytest.mark.parametrize('choice', [
+    {'message': {'content': 'yes'}},  # transformers serve: the fields dropped
+    {'message': {'content': 'yes'}, 'logprobs': None},
+    {'message': {'content': 'yes'}, 'logprobs': {'content': []}},
+    {'message': {'content': 'yes'}, 'logprobs': {'content': [{'token': 'yes', 'logprob': -0.1, 'top_logprobs': []}]}},
+])
+def test_logprob_mode_against_a_server_without_logprobs_says_which_servers_have_them(server, choice):
+    state, reset = server
+    url = reset(lambda payload, call: {'choices': [choice]})
+    judge = openai_judge(url)
+    with pytest.raises(LogprobsUnavailable) as error:
+        judge.components(*images_and_prompts(n=1))
+    message = str(error.value)
+    for needed in (f'{url}/chat/completions answered without logprobs', 'vLLM', 'SGLang', 'transformers serve',
+                   "mode='generate'"):
+        assert needed in message, (needed, message)
+    assert state['calls'] <= 2  # not retried (two questions, in flight together)
+
+
+def test_openai_backend_honours_retry_after_and_a_total_deadline(server, monkeypatch):
+    state, reset = server
+    url = reset(lambda payload, call: completion('yes') if call > 1 else ('slow down', 429, {'Retry-After': '0.6'}))
+    start = time.monotonic()
+    assert stub_backend(url).generate(ONE_IMAGE, ['q']) == ['yes']
+    assert state['calls'] == 2 and time.monotonic() - start >= 0.6
+    url = reset(lambda payload, call: ('slow down', 429, {'Retry-After': '600'}))
+    with pytest.raises(VLMServerError, match=r'after 1 attempts; last: HTTP 429: slow down; the next attempt '
+                                             r'\(in 600 s\) would pass the deadline of 300 s'):
+        stub_backend(url).generate(ONE_IMAGE, ['q'])
+    body = b'{"choices": [{"message": {"content": "yes"}}]}'
+    with trickling_server(body, pause=0.1) as url:
+        start = time.monotonic()
+        with pytest.raises(VLMServerError,
+                           match='after 1 attempts.*DeadlineExceeded: no complete reply .* within 0.5 s'):
+            stub_backend(url + '/v1', timeout=0.5, max_retries=0).generate(ONE_IMAGE, ['q'])
+        assert time.monotonic() - start < 1.5
+
+
+def test_openai_backend_api_key_from_the_environment(server, monkeypatch):
+    state, reset = server
+    url = reset(lambda payload, call: completion('yes'))
+    monkeypatch.delenv('ARGRPO_VLM_API_KEY', raising=False)
+    stub_backend(url).generate(ONE_IMAGE, ['q'])
+    assert 'Authorization' not in state['headers'][-1]
+    monkeypatch.setenv('ARGRPO_VLM_API_KEY', 'vlm-key')
+    stub_backend(url).generate(ONE_IMAGE, ['q'])
+    assert state['headers'][-1]['Authorization'] == 'Bearer vlm-key'
+    with pytest.warns(UserWarning, match='written to the work dir'):
+        stub_backend(url, api_key='given').generate(ONE_IMAGE, ['q'])
+    assert state['headers'][-1]['Authorization'] == 'Bearer given'
+    monkeypatch.setenv('ARGRPO_VLM_API_KEY', 'k\u00e9y')
+    with pytest.raises(ValueError, match=r'\$ARGRPO_VLM_API_KEY must be a non-empty string of printable ASCII'):
+        stub_backend(url)

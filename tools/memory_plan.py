@@ -22,19 +22,20 @@ from mmengine.config import DictAction  # noqa: E402
 
 from argrpo.apis import load_config  # noqa: E402
 from argrpo.apis.memory_plan import GiB, frozen_models, largest, measure_peak, peak_table, plan  # noqa: E402
+from argrpo.utils.cli import positive_float, positive_int  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Plan the memory of AR-GRPO training per GPU')
     parser.add_argument('config')
-    parser.add_argument('--gpus', type=int, default=1)
+    parser.add_argument('--gpus', type=positive_int, default=1)
     parser.add_argument('--lora', action=argparse.BooleanOptionalAction, default=None,
                         help="train LoRA adapters (the config's model.lora, else r=16 on the blocks' linears)")
     parser.add_argument('--fsdp', action=argparse.BooleanOptionalAction, default=None,
                         help='shard parameters, gradients, optimizer state and reference over the GPUs')
-    parser.add_argument('--memory', type=float, default=80.0, help='GiB per GPU')
-    parser.add_argument('--chunk', type=int, help='samples per rollout chunk (default: the config)')
-    parser.add_argument('--minibatch', type=int, help='samples per update minibatch (default: the config)')
+    parser.add_argument('--memory', type=positive_float, default=80.0, help='GiB per GPU')
+    parser.add_argument('--chunk', type=positive_int, help='samples per rollout chunk (default: the config)')
+    parser.add_argument('--minibatch', type=positive_int, help='samples per update minibatch (default: the config)')
     parser.add_argument('--float32', action='store_true', help='train in float32 (the optimizer wrapper '
                         'as OptimWrapper) rather than as the config says')
     parser.add_argument('--device', choices=['cuda', 'cpu'], default='cuda', help='the device planned for')
@@ -42,10 +43,10 @@ def parse_args() -> argparse.Namespace:
                         'as it is: set chunk and minibatches with --cfg-options)')
     parser.add_argument('--archs', nargs='+', help='print instead a markdown table of peaks of the config '
                         'with each of these GPT archs, on 1 GPU, with LoRA, and with DDP and FSDP on --table-gpus')
-    parser.add_argument('--table-gpus', type=int, nargs='+', default=[4, 8])
+    parser.add_argument('--table-gpus', type=positive_int, nargs='+', default=[4, 8])
     parser.add_argument('--json', action='store_true', help='end with the planned and measured peaks in bytes as JSON')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def main() -> None:

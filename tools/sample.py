@@ -14,6 +14,7 @@ from tqdm import tqdm
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # this checkout's argrpo
 from argrpo.apis import build_generation_model, load_config  # noqa: E402
 from argrpo.utils import image_grid, read_prompts, save_png, to_uint8  # noqa: E402
+from argrpo.utils.cli import non_negative_int, positive_float, positive_int  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -24,20 +25,22 @@ def parse_args(argv=None):
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument('--classes', type=int, nargs='+', help='class ids (class-conditional)')
     what.add_argument('--prompts', help='text file, one caption per line (text-conditional)')
-    parser.add_argument('--num-per-prompt', type=int, default=1)
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--cfg-scale', type=float)
-    parser.add_argument('--temperature', type=float)
-    parser.add_argument('--top-k', type=int)
-    parser.add_argument('--top-p', type=float)
+    parser.add_argument('--num-per-prompt', type=positive_int, default=1)
+    parser.add_argument('--batch-size', type=positive_int, default=8)
+    parser.add_argument('--cfg-scale', type=positive_float, help='>= 1 (1: no guidance)')
+    parser.add_argument('--temperature', type=positive_float)
+    parser.add_argument('--top-k', type=non_negative_int, help='0: off')
+    parser.add_argument('--top-p', type=positive_float, help='in (0, 1]')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--out-dir', default='outputs/samples')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     args = parser.parse_args(argv)
-    if args.num_per_prompt < 1 or args.batch_size < 1:
-        parser.error('--num-per-prompt and --batch-size must be >= 1')
+    if args.cfg_scale is not None and args.cfg_scale < 1:
+        parser.error(f'argument --cfg-scale: {args.cfg_scale:g} is below 1 (1: no guidance)')
+    if args.top_p is not None and args.top_p > 1:
+        parser.error(f'argument --top-p: {args.top_p:g} is not in (0, 1]')
     return args
 
 

@@ -11,14 +11,17 @@ import io
 import math
 import os.path as osp
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
+import requests
 import torch
 from torch import Tensor, nn
 
 from argrpo.registry import VLM_BACKENDS
+from argrpo.utils.http import DeadlineSession, retry_after, strict_json, token_from
 
 DTYPES = ('float32', 'bfloat16', 'float16')
 
@@ -117,38 +120,83 @@ class VLMServerError(RuntimeError):
     """The VLM server stayed unreachable, kept failing, or refused the request."""
 
 
+class LogprobsUnavailable(VLMServerError):
+    """The server answered without the logprobs that ``mode='logprob'`` reads."""
+
+
 class _Malformed(Exception):
     """A reply without the fields an OpenAI chat completion has (retried like a server error)."""
+
+
+class _NoLogprobs(Exception):
+    """A completion without logprobs (not retried: the server does not return them)."""
+
+
+LOGPROB_SERVERS = ('vLLM (`vllm serve`) and SGLang return them; `transformers serve` and some hosted APIs drop '
+                   '`logprobs` / `top_logprobs` without a word')
+
+
+def _logprob(entry) -> float:
+    """The checked ``logprob`` of one ``top_logprobs`` entry: a number in (-inf, 0]."""
+    if not isinstance(entry, dict) or not isinstance(entry.get('token'), str):
+        raise _Malformed(f'a top_logprobs entry is not {{"token": text, "logprob": number}}: {entry!r:.100}')
+    value = entry.get('logprob')
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (-math.inf < value <= 0):
+        raise _Malformed(f'logprob {value!r} of token {entry["token"]!r} is not a log-probability in (-inf, 0]')
+    return float(value)
 
 
 @VLM_BACKENDS.register_module()
 class OpenAIVLM(nn.Module):
     """An OpenAI-compatible chat-completions server (``vllm serve Qwen/Qwen2.5-VL-7B-Instruct``,
-    SGLang, ...): one request per question, images as base64 PNG data URLs.
+    SGLang, ``transformers serve`` for ``generate`` only, ...): one request per question, images
+    as base64 PNG data URLs.
 
     Args:
         base_url: the API root, e.g. 'http://127.0.0.1:8000/v1' (``/chat/completions`` is added).
         model: the served model's name.
-        api_key: sent as a bearer token when given.
-        timeout: seconds per request.
+        api_key_env: the environment variable holding the server's API key (sent as a bearer
+            token when set and non-empty); the key stays out of the config and its dumps.
+        api_key: the key itself, for code that builds the backend (in a config it is written
+            wherever the config is: a warning says so).
+        timeout: seconds one request may take in all, from connecting to the reply's last byte.
+        deadline: seconds one question may take in all, retries and waits included.
         max_retries: further attempts after a connection error, a timeout, HTTP 5xx / 429 or a
-            malformed reply, ``backoff * 2**k`` seconds apart; other HTTP 4xx fail at once.
+            malformed reply, ``min(backoff * 2**k, max_backoff)`` seconds apart (longer when a
+            429 / 503 asks for it with ``Retry-After`` and the deadline allows); other HTTP 4xx
+            fail at once, and so does a reply without logprobs in ``first_token_probs``.
         concurrency: requests in flight together.
 
     ``first_token_probs`` asks for one token with ``top_logprobs=20``: a candidate's probability
     sums the listed tokens equal to it up to surrounding whitespace, and is 0 when none is listed.
+    Every logprob must be a number in (-inf, 0]; a server that returns none (``transformers
+    serve``) is a ``LogprobsUnavailable`` error naming the servers that do.
     """
 
     top_logprobs = 20
 
     def __init__(self, base_url: str, model: str, api_key=None, timeout: float = 60.0, max_retries: int = 3,
-                 backoff: float = 1.0, concurrency: int = 8):
+                 backoff: float = 1.0, concurrency: int = 8, api_key_env: Optional[str] = 'ARGRPO_VLM_API_KEY',
+                 deadline: float = 300.0, max_backoff: float = 30.0):
         super().__init__()
+        if type(max_retries) is not int or max_retries < 0:
+            raise ValueError(f'max_retries must be an integer >= 0, got {max_retries!r}')
+        if type(concurrency) is not int or concurrency < 1:
+            raise ValueError(f'concurrency must be a positive integer, got {concurrency!r}')
+        if not (timeout > 0 and deadline > 0 and backoff >= 0 and max_backoff >= 0):
+            raise ValueError('timeout and deadline must be positive, backoff and max_backoff >= 0')
+        if api_key is not None:
+            warnings.warn('OpenAIVLM(api_key=...) in a config is written to the work dir\'s config dump, the log '
+                          f'and every checkpoint: set ${api_key_env or "ARGRPO_VLM_API_KEY"} and leave api_key out',
+                          stacklevel=2)
+        api_key = token_from(api_key or None, api_key_env, 'OpenAIVLM api_key')
         self.url = base_url.rstrip('/') + '/chat/completions'
         self.model_name = model
         self.headers = {'Authorization': f'Bearer {api_key}'} if api_key else {}
-        self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
+        self.timeout, self.deadline, self.max_retries = timeout, deadline, max_retries
+        self.backoff, self.max_backoff = backoff, max_backoff
         self.concurrency = concurrency
+        self.session = DeadlineSession(pool_maxsize=concurrency)
 
     @staticmethod
     def _data_url(image: np.ndarray) -> str:
@@ -159,26 +207,40 @@ class OpenAIVLM(nn.Module):
 
     def _request(self, image: np.ndarray, text: str, read: Callable[[dict], object], **options) -> object:
         """POST one question and ``read`` the reply's choice, retrying what may pass."""
-        import requests
         payload = dict(model=self.model_name, messages=_messages(
             {'type': 'image_url', 'image_url': {'url': self._data_url(image)}}, text), **options)
-        attempts = 1 + self.max_retries
+        attempts, start, asked = 1 + self.max_retries, time.monotonic(), None
         for attempt in range(attempts):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                wait = max(min(self.backoff * 2 ** (attempt - 1), self.max_backoff), asked or 0.0)
+                if time.monotonic() + wait - start >= self.deadline:
+                    last += f'; the next attempt (in {wait:g} s) would pass the deadline of {self.deadline:g} s'
+                    attempts = attempt
+                    break
+                time.sleep(wait)
+            left, asked = self.deadline - (time.monotonic() - start), None
             try:
-                reply = requests.post(self.url, json=payload, headers=self.headers, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as error:
+                reply = self.session.post(self.url, json=payload, headers=self.headers,
+                                          total=min(self.timeout, left))
+            except requests.RequestException as error:
                 last = f'{type(error).__name__}: {error}'
                 continue
             if reply.status_code >= 500 or reply.status_code == 429:
+                if reply.status_code in (429, 503):
+                    asked = retry_after(reply)
                 last = f'HTTP {reply.status_code}: {reply.text[:300]}'
                 continue
             if reply.status_code >= 400:
                 raise VLMServerError(f'{self.url} refused the request (HTTP {reply.status_code}): {reply.text[:1000]}')
             try:
-                return read(reply.json()['choices'][0])
-            except (ValueError, KeyError, IndexError, TypeError, _Malformed) as error:
+                return read(strict_json(reply.content)['choices'][0])
+            except _NoLogprobs:
+                raise LogprobsUnavailable(
+                    f'{self.url} answered without logprobs (no choices[0].logprobs.content[0].top_logprobs in '
+                    f'{reply.text[:200]!r}): mode=\'logprob\' reads the first token\'s top_logprobs, which '
+                    f'{LOGPROB_SERVERS}. Serve the judge with vLLM or SGLang, or set VLMJudge mode=\'generate\'') \
+                    from None
+            except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError, _Malformed) as error:
                 last = f'malformed reply ({type(error).__name__}: {error}): {reply.text[:300]}'
         raise VLMServerError(f'{self.url}: no valid answer after {attempts} attempts; last: {last}. Is the '
                              f'server running and serving {self.model_name!r}?')
@@ -204,9 +266,18 @@ class OpenAIVLM(nn.Module):
                           candidates: Sequence[str]) -> Tensor:
         """``[N, C]`` from the first token's ``top_logprobs``."""
         def read(choice: dict) -> List[float]:
-            top = choice['logprobs']['content'][0]['top_logprobs']
-            return [sum(math.exp(float(entry['logprob'])) for entry in top if entry['token'].strip() == c)
-                    for c in candidates]
+            if not isinstance(choice, dict):
+                raise _Malformed('a choice is not an object')
+            logprobs = choice.get('logprobs')
+            content = logprobs.get('content') if isinstance(logprobs, dict) else None
+            if not content or not isinstance(content, list) or not isinstance(content[0], dict) \
+                    or not content[0].get('top_logprobs'):
+                raise _NoLogprobs
+            top = content[0]['top_logprobs']
+            if not isinstance(top, list):
+                raise _Malformed('top_logprobs is not a list')
+            listed = [(math.exp(_logprob(entry)), entry['token'].strip()) for entry in top]
+            return [sum(p for p, token in listed if token == c) for c in candidates]
 
         rows = self._map(lambda image, text: self._request(
             image, text, read, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.top_logprobs),

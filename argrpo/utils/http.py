@@ -1,0 +1,191 @@
+"""What the HTTP clients of argrpo share (``RemoteReward``, ``OpenAIVLM``): a total deadline per
+request, the wait a 429 or 503 asks for, strict JSON and the bearer tokens they send.
+
+requests' ``timeout`` bounds each socket operation, not a request: a server that trickles its
+reply (a byte every 0.4 s against ``timeout=1``) holds the client as long as it likes.
+``DeadlineSession.post(..., total=T)`` gives the whole request, from connecting to the reply's
+last byte, ``T`` seconds: a timer shuts the connection's socket down when they are spent, and the
+request fails with ``DeadlineExceeded``.
+"""
+import email.utils
+import json
+import math
+import os
+import socket
+import threading
+import time
+from typing import Any, Optional
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_local = threading.local()
+
+
+class DeadlineExceeded(requests.Timeout):
+    """The whole request took longer than its ``total``."""
+
+
+class _Watch:
+    """The connections one request uses; ``expire`` shuts their sockets down."""
+
+    def __init__(self):
+        self.lock, self.connections, self.expired = threading.Lock(), [], False
+
+    def add(self, connection) -> None:
+        with self.lock:
+            self.connections.append(connection)
+            if self.expired:
+                _shut(connection)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            for connection in self.connections:
+                _shut(connection)
+
+
+def _shut(connection) -> None:
+    sock = getattr(connection, 'sock', None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv or send on it
+        except OSError:
+            pass
+
+
+class _Watched:
+    """A urllib3 connection that puts itself under the calling thread's watch, if any."""
+
+    def _watch(self) -> None:
+        watch = getattr(_local, 'watch', None)
+        if watch is not None:
+            watch.add(self)
+
+    def connect(self):
+        super().connect()
+        self._watch()
+
+    def request(self, *args, **kwargs):
+        self._watch()
+        return super().request(*args, **kwargs)
+
+
+class _HTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    POOLS = {'http': _HTTPPool, 'https': _HTTPSPool}
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self.POOLS
+
+    def proxy_manager_for(self, *args, **kwargs):
+        manager = super().proxy_manager_for(*args, **kwargs)
+        manager.pool_classes_by_scheme = self.POOLS
+        return manager
+
+
+class DeadlineSession(requests.Session):
+    """A ``requests.Session`` whose ``request(..., total=T)`` ends within ``T`` seconds (plus
+    the moment the socket takes to close), whatever the server does; thread-safe as requests'
+    sessions are (one request per thread at a time)."""
+
+    def __init__(self, pool_maxsize: int = 10):
+        super().__init__()
+        adapter = _WatchedAdapter(pool_maxsize=pool_maxsize)
+        self.mount('http://', adapter)
+        self.mount('https://', adapter)
+
+    def request(self, method, url, *args, total: Optional[float] = None, **kwargs):
+        if total is None:
+            return super().request(method, url, *args, **kwargs)
+        if total <= 0:
+            raise DeadlineExceeded(f'no time left for {method} {url}')
+        kwargs.setdefault('timeout', (min(total, 30.0), total))  # per operation, as well
+        watch, outer = _Watch(), getattr(_local, 'watch', None)
+        timer = threading.Timer(total, watch.expire)
+        timer.daemon = True
+        _local.watch = watch
+        timer.start()
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.RequestException as error:
+            if watch.expired:
+                raise DeadlineExceeded(f'no complete reply from {url} within {total:g} s') from error
+            raise
+        finally:
+            timer.cancel()
+            _local.watch = outer
+        if watch.expired:  # a reply read to the end of a connection that the timer shut is cut short
+            raise DeadlineExceeded(f'no complete reply from {url} within {total:g} s')
+        return response
+
+
+def retry_after(response: requests.Response) -> Optional[float]:
+    """Seconds the ``Retry-After`` header of ``response`` asks to wait (a number of seconds or
+    an HTTP date), None without a readable one."""
+    value = response.headers.get('Retry-After', '').strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _no_constant(name: str):
+    raise ValueError(f'{name} is not JSON')
+
+
+def strict_json(text: Any) -> Any:
+    """``json.loads`` that refuses NaN and Infinity (Python's json reads them; JSON has neither)
+    and too deep nesting (``ValueError``, not ``RecursionError``)."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError('JSON nested too deep') from None
+
+
+def is_finite_number(value: Any) -> bool:
+    """A JSON number (not a bool) that is finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_token(token: str, what: str) -> str:
+    """``token`` if it can travel in an HTTP header: non-empty, printable ASCII without spaces."""
+    if not isinstance(token, str) or not token or not all('!' <= c <= '~' for c in token):
+        raise ValueError(f'{what} must be a non-empty string of printable ASCII characters without spaces '
+                         f'(it travels in the header "Authorization: Bearer <token>")')
+    return token
+
+
+def token_from(token: Optional[str], env: Optional[str], what: str) -> Optional[str]:
+    """The token given, else ``$env`` when set and non-empty, else None; checked."""
+    if token is None and env:
+        token = os.environ.get(env) or None
+        what = f'${env}'
+    return None if token is None else check_token(token, what)

@@ -1,0 +1,88 @@
+"""HTTP servers that misbehave on purpose, on 127.0.0.1, started and stopped by the test that uses
+them: one that answers what a test says (``canned_server``), one that trickles its reply a byte
+at a time (``trickling_server``)."""
+import contextlib
+import socket
+import threading
+import time
+from typing import Callable, Iterator, Tuple
+
+import flask
+
+from argrpo.services import BackgroundServer
+
+
+@contextlib.contextmanager
+def canned_server(path: str) -> Iterator[Tuple[dict, Callable]]:
+    """A Flask app answering POST ``path`` with ``state['reply'](payload, call)`` (call counted
+    from 1): a Flask response, a ``(body, status[, headers])`` tuple or a JSON-able dict. Yields
+    ``(state, reset)``: ``reset(reply)`` clears the count and returns the server's URL."""
+    app = flask.Flask('canned')
+    state = {'calls': 0, 'payloads': [], 'headers': [], 'lock': threading.Lock()}
+
+    @app.post(path)
+    def answer():
+        with state['lock']:
+            state['calls'] += 1
+            call = state['calls']
+        payload = flask.request.get_json(silent=True)
+        state['payloads'].append(payload)
+        state['headers'].append(dict(flask.request.headers))
+        reply = state['reply'](payload, call)
+        return flask.jsonify(reply) if isinstance(reply, dict) else reply
+
+    with BackgroundServer(app, threads=8) as server:
+        def reset(reply: Callable) -> str:
+            state.update(calls=0, payloads=[], headers=[], reply=reply)
+            return server.url
+        yield state, reset
+
+
+@contextlib.contextmanager
+def trickling_server(body: bytes = b'{"choices": []}', pause: float = 0.2,
+                     headers_too: bool = False) -> Iterator[str]:
+    """A server that reads a request and answers 200 with ``body``, one byte every ``pause``
+    seconds (the status line and headers too with ``headers_too``): no socket read of the client
+    ever waits long, the whole reply takes ``pause`` x its length. Yields its URL."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    stop, handlers = threading.Event(), []
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(5)
+                conn.recv(1 << 20)
+                head = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n' % len(body)
+                if not headers_too:
+                    conn.sendall(head)
+                for byte in (head + body if headers_too else body):
+                    if stop.is_set():
+                        return
+                    conn.sendall(bytes([byte]))
+                    time.sleep(pause)
+            except OSError:
+                pass
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            thread = threading.Thread(target=handle, args=(conn,), daemon=True)
+            thread.start()
+            handlers.append(thread)
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield f'http://127.0.0.1:{listener.getsockname()[1]}'
+    finally:
+        stop.set()
+        acceptor.join(5)
+        for thread in handlers:
+            thread.join(5)
+        listener.close()
