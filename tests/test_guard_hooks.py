@@ -51,6 +51,22 @@ def test_keeps_the_best_and_stops_when_the_reward_rises_while_the_metric_falls(t
     assert warning.endswith('best_heldout_accuracy_mean_iter_4.pth; training stops')
 
 
+def test_the_reward_compared_is_the_mean_since_the_previous_evaluation(tmp_path):
+    """Windows whose mean and last value move in opposite directions: the mean decides."""
+    runner = FakeRunner(tmp_path)
+    hook = RewardHackingGuardHook('acc', patience=1, save_best=False)
+    # mean 1.5 -> 1.8 (up) while the last value falls 2.0 -> 1.8; the metric falls: a warning
+    for rewards, accuracy in (([1.0, 2.0], 0.8), ([1.8, 1.8, 1.8], 0.7)):
+        runner.train(rewards)
+        hook.after_val_epoch(runner, {'acc': accuracy})
+    (warning,) = runner.warnings
+    assert warning.startswith('possible reward hacking: the reward rose at 1 evaluations in a row (now 1.8000)')
+    # mean 1.8 -> 1.7 (down) while the last value rises 1.8 -> 3.0; the metric falls: no warning
+    runner.train([0.5, 1.6, 3.0])
+    hook.after_val_epoch(runner, {'acc': 0.6})
+    assert len(runner.warnings) == 1 and hook.strikes == 0
+
+
 def test_fid_is_better_lower_and_warning_does_not_stop(tmp_path):
     runner = FakeRunner(tmp_path)
     hook = RewardHackingGuardHook('FID', rule='less', patience=1, save_best=False)
@@ -76,11 +92,11 @@ def test_adaptive_entropy_moves_the_bonus_toward_the_target_and_resumes(tmp_path
     hook.before_train(runner)
     assert runner.model.algorithm.entropy_coef == 0.1
     coefs = []
-    for entropy in (2.0, 1.9, 1.6, 1.5, 2.2, 2.4, 2.4):  # the target is 0.9 x 2.0 = 1.8
+    for entropy in (2.0, 1.9, 1.6, 1.5, 1.4, 1.3, 2.2, 2.4, 2.4):  # the target is 0.9 x 2.0 = 1.8
         hook.after_train_iter(runner, 0, outputs={'entropy': torch.tensor(entropy)})
         coefs.append(runner.model.algorithm.entropy_coef)
-    # 0.1 + 0.5 * (1.8 - e), clipped to [0, 0.3]
-    assert coefs == pytest.approx([0.0, 0.0, 0.1, 0.25, 0.05, 0.0, 0.0])
+    # coef + 0.5 * (1.8 - e), clipped to [0, 0.3]: both bounds are reached (0.25 + 0.2 = 0.45 -> 0.3)
+    assert coefs == pytest.approx([0.0, 0.0, 0.1, 0.25, 0.3, 0.3, 0.1, 0.0, 0.0])
     assert runner.message_hub.get_scalar('train/entropy_coef').current() == 0.0
     hook.after_train_iter(runner, 0, outputs={'skipped': torch.tensor(1.0)})  # no entropy: unchanged
     hook.coef = 0.2
