@@ -279,18 +279,59 @@ class ThreadRecordingReward(BaseReward):
         return self.inner.score(images, prompts)
 
 
+class WholeBatchReward(ThreadRecordingReward):
+    per_sample = False  # compares the samples of a batch: never scored in chunks
+
+
+class RendezvousReward(ThreadRecordingReward):
+    """ThreadRecordingReward; the reward of chunk k waits (at most ``WAIT`` s) until the
+    rollout of chunk k + 1 has started, and ``rendezvous_rollout`` makes the rollout of chunk
+    k + 1 wait until the reward of chunk k has started: both must be in progress together."""
+
+    WAIT = 5.0
+
+    def __init__(self, chunks: int):
+        super().__init__()
+        self.chunks = chunks
+        self.state, self.rollouts, self.rewards, self.missed = threading.Condition(), 0, 0, []
+
+    def score(self, images, prompts):
+        with self.state:
+            k, self.rewards = self.rewards, self.rewards + 1
+            self.state.notify_all()
+            if k + 1 < self.chunks and not self.state.wait_for(lambda: self.rollouts > k + 1, self.WAIT):
+                self.missed.append(f'the rollout of chunk {k + 1} did not start while chunk {k} was scored')
+        return super().score(images, prompts)
+
+    def rendezvous_rollout(self, rollout):
+        def wrapped(*args, **kwargs):
+            with self.state:
+                k, self.rollouts = self.rollouts, self.rollouts + 1
+                self.state.notify_all()
+                if k and not self.state.wait_for(lambda: self.rewards >= k, self.WAIT):
+                    self.missed.append(f'the reward of chunk {k - 1} did not start before chunk {k} was sampled')
+            return rollout(*args, **kwargs)
+        return wrapped
+
+
 def test_rewards_of_a_chunk_are_computed_while_the_next_is_sampled():
-    """Same samples, rewards and update with and without the overlap; with it, one reward call
-    per chunk, each off the main thread."""
+    """Same samples, rewards and update with and without the overlap. With it, one reward call
+    per chunk, each off the main thread, and chunk k scored while chunk k + 1 is sampled (a
+    rendezvous of the two, which sampling every chunk before scoring any cannot meet). Without
+    it, here because the reward compares the samples of a batch (``per_sample=False``): one
+    call on the whole batch, whatever the chunks."""
     data = dict(cond=[0, 1, 2, 3], prompt=['a', 'b', 'c', 'd'], index=[0, 1, 2, 3], rollout_seed=5)
     runs = {}
-    for overlap in (True, False):
+    for overlap, reward in ((True, dict(type=RendezvousReward, chunks=3)), (False, dict(type=WholeBatchReward))):
         torch.manual_seed(0)
-        model = tiny_model(reward=dict(type=ThreadRecordingReward), rollout_chunk=3, overlap_reward=overlap,
-                           keep_images=5)
+        model = tiny_model(reward=reward, rollout_chunk=3, overlap_reward=True, keep_images=5)
+        if overlap:
+            model.rollout = model.reward.rendezvous_rollout(model.rollout)
         log = model.train_step(data, OptimWrapper(torch.optim.SGD(model.policy.parameters(), lr=0.1)))
         images = MessageHub.get_current_instance().get_info('rollout_images')
         runs[overlap] = (log, model.reward.calls, images, [p.detach().clone() for p in model.policy.parameters()])
+        if overlap:
+            assert model.reward.missed == [] and (model.reward.rollouts, model.reward.rewards) == (3, 3)
     (log, calls, images, params), (serial_log, serial_calls, serial_images, serial_params) = runs[True], runs[False]
     assert calls == [(False, 3), (False, 3), (False, 2)] and serial_calls == [(True, 8)]
     for key in ('reward_mean', 'reward_std', 'reward_min', 'loss', 'kl'):
