@@ -31,10 +31,34 @@ def hard_model(**kwargs):
 DATA = dict(cond=[0, 1, 2, 3], prompt=['a', 'b', 'c', 'd'], index=[0, 1, 2, 3], rollout_seed=7)
 
 
+def spy_on_precision(model):
+    """The dtypes of the output layers' logits in every forward of the policy and the
+    reference, apart for those inside ``model.rollout``: ``{'rollout': [...], 'other': [...]}``."""
+    seen, phase = {'rollout': [], 'other': []}, ['other']
+    for gpt in (model.policy, model.reference):
+        gpt.output.register_forward_hook(lambda module, args, out: seen[phase[0]].append(out.dtype))
+    rollout = model.rollout
+
+    def spied(*args, **kwargs):
+        phase[0] = 'rollout'
+        try:
+            return rollout(*args, **kwargs)
+        finally:
+            phase[0] = 'other'
+
+    model.rollout = spied
+    return seen
+
+
 def test_bf16_first_update_is_exactly_on_policy():
     torch.manual_seed(0)
     model = hard_model()
+    seen = spy_on_precision(model)
     log = model.train_step(DATA, bf16_optim(model))
+    # one precision for the whole iteration: the rollout's decode steps (recomputed old log-probs
+    # would give a ratio of 1 whatever they ran in), the old, reference and new log-probs
+    assert len(seen['rollout']) >= 16 and set(seen['rollout']) == {torch.bfloat16}, set(seen['rollout'])
+    assert len(seen['other']) >= 3 and set(seen['other']) == {torch.bfloat16}, set(seen['other'])
     print(f"\nbf16 autocast, CFG 4, top-k 20, top-p 0.9: first-update max |log r| = "
           f"{log['onpolicy_log_ratio_max'].item():.2e}")
     assert log['skipped'].item() == 0 and log['onpolicy_log_ratio_max'].item() <= 1e-5
