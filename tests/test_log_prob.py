@@ -50,11 +50,32 @@ def test_log_prob_is_differentiable_and_seeded_sampling_reproduces(tiny_gpt_cfg)
     assert model.cls_embedding.embedding_table.weight.grad[10].abs().sum() > 0  # null class too
 
 
-def _loss_and_grads(model, tokens, cond, sampler, cond_mask=None, **options):
+def _loss_and_grads(model, tokens, cond, sampler, cond_mask=None, counts=None, **options):
+    """Log-probs, entropies and gradients of a weighted loss; ``counts``, when given, receives
+    how often each block and the head ran (forward and backward together) and the bytes autograd
+    saved for backward (outside what checkpointing saves for its own recomputation)."""
     model.zero_grad()
-    lp, ent = model.log_prob(tokens, cond, sampler, cond_mask, entropy='differentiable', **options)
+    calls = {'blocks': 0, 'head': 0}
+    # pre-hooks: a recomputation may stop once it has what backward needs, before a block ends
+    hooks = [layer.register_forward_pre_hook(lambda *_: calls.__setitem__('blocks', calls['blocks'] + 1))
+             for layer in model.layers]
+    hooks.append(model.output.register_forward_pre_hook(lambda *_: calls.__setitem__('head', calls['head'] + 1)))
+    params = {t.untyped_storage().data_ptr() for t in model.parameters()}
+    saved = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in params:
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        lp, ent = model.log_prob(tokens, cond, sampler, cond_mask, entropy='differentiable', **options)
     weights = torch.linspace(-1, 1, lp.numel()).view_as(lp)  # every position counts differently
     ((lp - 0.3 * ent) * weights).sum().backward()
+    for hook in hooks:
+        hook.remove()
+    if counts is not None:
+        counts.update(calls, saved=sum(saved.values()))
     return lp.detach(), ent.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
@@ -73,8 +94,15 @@ def test_chunked_log_probs_and_activation_checkpointing_change_no_number(tiny_gp
     else:
         cond, mask = torch.tensor([0, 4, 9]), None
     tokens = plain.sample(cond, sampler, mask, generator=torch.Generator().manual_seed(2)).tokens
-    expected = _loss_and_grads(plain, tokens, cond, sampler, mask)
-    got = _loss_and_grads(saving, tokens, cond, sampler, mask, chunk=5)
+    plain_counts, saving_counts = {}, {}
+    expected = _loss_and_grads(plain, tokens, cond, sampler, mask, counts=plain_counts)
+    got = _loss_and_grads(saving, tokens, cond, sampler, mask, counts=saving_counts, chunk=5)
+    # the options did something: each block ran again in backward, the head once per chunk of 5
+    # of the 16 positions and again in backward, and far less was saved for backward
+    layers = len(plain.layers)
+    assert plain_counts['blocks'] == layers and saving_counts['blocks'] == 2 * layers
+    assert plain_counts['head'] == 1 and saving_counts['head'] == 2 * 4
+    assert saving_counts['saved'] < plain_counts['saved'] / 3, (saving_counts, plain_counts)
     torch.testing.assert_close(got[:2], expected[:2], atol=1e-6, rtol=1e-5)
     assert got[2].keys() == expected[2].keys()
     for name in expected[2]:
