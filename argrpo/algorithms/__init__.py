@@ -1,3 +1,4 @@
 from .grpo import GRPO
+from .token_credit import TokenCredit
 
-__all__ = ['GRPO']
+__all__ = ['GRPO', 'TokenCredit']

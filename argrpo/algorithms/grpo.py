@@ -21,12 +21,13 @@ KL estimators, with r = reference / policy at a token drawn from the policy:
 The logged ``kl`` is always the k3 value, whatever the loss uses (``kl_k1`` / ``kl_k2`` is the
 estimator in the loss when it is another).
 """
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from argrpo.registry import ALGORITHMS
+from .token_credit import TokenCredit
 
 
 @ALGORITHMS.register_module()
@@ -52,13 +53,22 @@ class GRPO:
             rewards are all equal (no learning signal) leave the update, whose averages then run
             over the informative samples only (their KL and entropy terms leave with them); an
             iteration with no informative group makes no update.
+        component_norm: per-component advantages (off by default): each part of the reward
+            (``BaseReward.parts``: each leaf reward of a ``WeightedSum`` with its weight) is
+            normalised within its group by ``adv_norm`` on its own, then the parts are weighted
+            and summed (``component_advantages``), so that one component's scale cannot drown
+            another's. ``ARGRPOModel`` logs each part's share (``adv_<name>``).
+        token_credit: ``TokenCredit`` arguments (off by default, None): each token's advantage and
+            KL down-weighted by its agreement with the other samples of its group at the same
+            position (see ``argrpo.algorithms.token_credit``).
     """
 
     def __init__(self, group_size: int = 8, adv_norm: str = 'group', std_eps: float = 1e-4,
                  eps_low: float = 0.2, eps_high: Optional[float] = None, beta: float = 0.1,
                  kl_estimator: str = 'k3', loss_agg: str = 'token', max_tokens: Optional[int] = None,
                  entropy_coef: float = 0.0, inner_epochs: int = 1, minibatches: int = 1,
-                 drop_uniform_groups: bool = False):
+                 drop_uniform_groups: bool = False, component_norm: bool = False,
+                 token_credit: Optional[dict] = None):
         if group_size < 2:
             raise ValueError(f'group_size must be >= 2 for group-relative advantages, got {group_size}')
         for key, value, choices in (('adv_norm', adv_norm, ('group', 'none', 'batch')),
@@ -77,6 +87,8 @@ class GRPO:
         self.max_tokens, self.entropy_coef = max_tokens, entropy_coef
         self.inner_epochs, self.minibatches = inner_epochs, minibatches
         self.drop_uniform_groups = drop_uniform_groups
+        self.component_norm = component_norm
+        self.token_credit = None if token_credit is None else TokenCredit(**token_credit)
 
     @property
     def needs_reference(self) -> bool:
@@ -106,6 +118,14 @@ class GRPO:
         # the rounding residue into a full learning-rate step)
         return centred.masked_fill(self.uniform_groups(rewards)[:, None], 0.0).flatten()
 
+    def component_advantages(self, parts: Dict[str, Tuple[float, Tensor]],
+                             batch_stds: Optional[Dict[str, Tensor]] = None) -> Dict[str, Tensor]:
+        """parts {name: (weight, rewards [B * G])} -> {name: weight * advantages [B * G]}, each
+        part normalised on its own (``advantages``; ``batch_stds``: each part's std over the global
+        batch, for adv_norm='batch'). Their sum is the advantage of ``component_norm``."""
+        stds = batch_stds or {}
+        return {name: weight * self.advantages(values, stds.get(name)) for name, (weight, values) in parts.items()}
+
     def kl(self, log_probs: Tensor, ref_log_probs: Tensor, estimator: Optional[str] = None) -> Tensor:
         """Per-token estimate of KL(policy || reference) (``estimator``, default the configured
         one) from tokens sampled by the policy. ``|log r|`` is clamped at 20 as a last guard; finite
@@ -127,21 +147,26 @@ class GRPO:
 
     def loss(self, log_probs: Tensor, old_log_probs: Tensor, advantages: Tensor,
              ref_log_probs: Optional[Tensor] = None, entropy: Optional[Tensor] = None,
-             sample_weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
+             sample_weight: Optional[Tensor] = None, token_weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Token log-probs [n, L] (policy, with grad; rollout; reference), advantages [n],
         entropy [n, L], ``sample_weight`` [n] (each sample's share in the averages, 1 if not
-        given) -> ``loss`` and detached statistics (``log_ratio_max``: max ``|log r|``)."""
+        given), ``token_weight`` [n, L] (``token_credit``'s weights of the advantage and / or KL
+        term of each token, as configured; both without ``token_credit``) -> ``loss`` and
+        detached statistics (``log_ratio_max``: max ``|log r|``)."""
         log_ratio = log_probs - old_log_probs
         ratio = log_ratio.exp()
         adv = advantages[:, None]
         clipped = ratio.clamp(1 - self.eps_low, 1 + self.eps_high)
         per_token = -torch.minimum(ratio * adv, clipped * adv)
+        credit = self.token_credit or TokenCredit()
+        if token_weight is not None and credit.advantage:
+            per_token = per_token * token_weight
         stats = {}
         if self.beta > 0:
             if ref_log_probs is None:
                 raise ValueError('beta > 0 needs the reference log-probs')
             kl = self.kl(log_probs, ref_log_probs)
-            per_token = per_token + self.beta * kl
+            per_token = per_token + self.beta * (kl * token_weight if token_weight is not None and credit.kl else kl)
             stats['kl'] = (kl if self.kl_estimator == 'k3' else self.kl(log_probs, ref_log_probs, 'k3')).detach().mean()
             if self.kl_estimator != 'k3':
                 stats[f'kl_{self.kl_estimator}'] = kl.detach().mean()

@@ -162,13 +162,14 @@ class ARGRPOModel(ARGenerationModel):
 
     def loss(self, tokens: Tensor, cond: Tensor, old_log_probs: Tensor, advantages: Tensor,
              cond_mask: Optional[Tensor] = None, ref_log_probs: Optional[Tensor] = None,
-             sample_weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
+             sample_weight: Optional[Tensor] = None, token_weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """The GRPO loss (and its statistics) of a minibatch of the experience: MMEngine's
         'loss' mode, run through the DDP / FSDP wrapper so that gradients are synchronised."""
         log_probs, entropy = self.policy.log_prob(
             tokens, cond, self.sampler, cond_mask, chunk=self.log_prob_chunk,
             entropy='differentiable' if self.algorithm.entropy_coef else 'detached')
-        return self.algorithm.loss(log_probs, old_log_probs, advantages, ref_log_probs, entropy, sample_weight)
+        return self.algorithm.loss(log_probs, old_log_probs, advantages, ref_log_probs, entropy, sample_weight,
+                                   token_weight=token_weight)
 
     def _nonfinite(self, what: str, bad: bool) -> bool:
         """Global decision (all ranks agree) on a non-finite value; reports or raises."""
@@ -274,12 +275,44 @@ class ARGRPOModel(ARGenerationModel):
                     old_lp = self.score_tokens(self.policy, tokens, cond, cond_mask, minibatches[0])
                 ref_lp = self.score_reference(tokens, cond, cond_mask, minibatches[0])
             experience = dict(tokens=tokens, cond=cond, cond_mask=cond_mask, old_log_probs=old_lp,
-                              advantages=algo.advantages(rewards, everything['reward'].std()),
-                              ref_log_probs=ref_lp, sample_weight=sample_weight)
+                              advantages=self._advantages(rewards, components, everything, log),
+                              ref_log_probs=ref_lp, sample_weight=sample_weight, **self._token_credit(tokens, log))
             stats = self._update(experience, minibatches, optim_wrapper, module)
         if stats is None:
             return dict(log, skipped=torch.tensor(1.0))
         return dict(log, **stats, skipped=torch.tensor(0.0))
+
+    def _advantages(self, rewards: Tensor, components: Dict[str, Tensor], everything: Dict[str, Tensor],
+                    log: Dict[str, Tensor]) -> Tensor:
+        """The advantages of this process's samples: of the combined reward; with the algorithm's
+        ``component_norm``, the sum of each reward part's weighted advantage (``reward.parts``), each
+        part's share logged as ``adv_<name>``: the mean ``|weight * advantage|`` over all processes."""
+        algo = self.algorithm
+        if not algo.component_norm:
+            return algo.advantages(rewards, everything['reward'].std())
+        parts = self.reward.parts(components)
+        gathered = {name: (weight, self._gather(values)) for name, (weight, values) in parts.items()}
+        stds = {name: values.std() for name, (_, values) in gathered.items()}
+        for name, advantage in algo.component_advantages(gathered, stds).items():
+            log[f'adv_{name}'] = advantage.abs().mean()
+        return sum(algo.component_advantages(parts, stds).values())
+
+    @torch.no_grad()
+    def _token_credit(self, tokens: Tensor, log: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """With the algorithm's ``token_credit``: ``token_weight`` [B * G, L] of the experience from
+        the agreement of each group's tokens (codebook vectors from the VQ tokenizer), the means of
+        agreement and weight logged (``token_agreement``, ``token_weight``); else nothing."""
+        credit = self.algorithm.token_credit
+        if credit is None:
+            return {}
+        codebook = self.tokenizer.quantize.codebook() if credit.match == 'codebook' else None
+        agreement = credit.agreement(tokens, self.algorithm.group_size, codebook)
+        weight = credit.weights(agreement)
+        means = torch.stack([agreement.mean(), weight.mean()])
+        if get_world_size() > 1:
+            all_reduce(means, op='mean')
+        log.update(token_agreement=means[0], token_weight=means[1])
+        return dict(token_weight=weight)
 
     def _sample_and_score(self, cond: Tensor, cond_mask: Optional[Tensor], uniforms: Tensor, prompts: List[str],
                           precision: contextlib.AbstractContextManager, log: Dict[str, Tensor]):

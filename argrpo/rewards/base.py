@@ -4,7 +4,7 @@ A reward scores decoded images (``[N, 3, H, W]`` in [-1, 1], any resolution) aga
 prompts (``N`` strings) and returns ``[N]``. It is frozen: no gradient, eval mode, its own
 preprocessing. ``components`` names what it computed, so that a composite can log each part.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +36,12 @@ class BaseReward(nn.Module):
 
     def combine(self, components: Dict[str, Tensor]) -> Tensor:
         return components[self.name]
+
+    def parts(self, components: Dict[str, Tensor]) -> Dict[str, Tuple[float, Tensor]]:
+        """The reward as a weighted sum of parts, ``{name: (weight, values)}``, whose
+        ``sum(weight * values)`` is ``combine(components)``: the units that GRPO's
+        ``component_norm`` normalises one by one. Here one part, the reward itself."""
+        return {self.name: (1.0, self.combine(components))}
 
     def forward(self, images: Tensor, prompts: Sequence[str]) -> Tensor:
         return self.combine(self.components(images, prompts))

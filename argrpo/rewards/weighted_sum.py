@@ -1,5 +1,5 @@
 """The composite reward: a weighted sum whose parts are logged one by one."""
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -43,3 +43,12 @@ class WeightedSum(BaseReward):
 
     def combine(self, components: Dict[str, Tensor]) -> Tensor:
         return sum(self.weights[reward.name] * reward.combine(components) for reward in self.rewards)
+
+    def parts(self, components: Dict[str, Tensor]) -> Dict[str, Tuple[float, Tensor]]:
+        """The parts of every reward, their weights times this sum's weight of the reward (a
+        ``WeightedSum`` inside a ``WeightedSum`` gives its own parts, not one)."""
+        out = {}
+        for reward in self.rewards:
+            for name, (weight, values) in reward.parts(components).items():
+                out[name] = (self.weights[reward.name] * weight, values)
+        return out
