@@ -13,7 +13,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 
 from argrpo.apis.memory_plan import (GiB, block_bytes, gpt_params, gpt_shape, kv_cache_bytes, largest, linear_params,
-                                     lora_params, plan)
+                                     logit_buffers, lora_params, plan)
 from argrpo.registry import GENERATORS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -114,6 +114,31 @@ def test_chunk_and_minibatch_scale_their_phases():
         memory = (small.phases[phase] + large.phases[phase]) / 2 / GiB
         assert largest(cfg, what, memory) in range(4, 8)
         assert plan(cfg, **{what: largest(cfg, what, memory)}).phases[phase] <= memory * GiB
+
+
+def test_activation_checkpointing_and_log_prob_chunks_are_planned():
+    """The update's activations by hand: with checkpointing each block keeps its float32 input
+    [rows, seq, dim] and one block's saved tensors live again in backward; with ``log_prob_chunk``
+    the head's [samples, positions, V] buffers hold ``chunk`` positions, not all 16."""
+    shape, samples, rows = gpt_shape(TINY), 8, 16  # one minibatch of the 16 samples, CFG doubles rows
+    plain = plan(tiny_config())
+    cfg = tiny_config(log_prob_chunk=4)
+    cfg.model.generator = dict(TINY, activation_checkpointing=True)
+    saving = plan(cfg)
+    key = f'activations ({samples} samples)'
+    blocks = shape.n_layer * block_bytes(shape, rows, False)
+    kept = shape.n_layer * rows * shape.seq * shape.dim * 4 + block_bytes(shape, rows, False)
+    logits = plain.parts['  of which logits']
+    assert logits == logit_buffers(True, False, False) * 4 * samples * 16 * 512
+    assert saving.parts['  of which logits'] == logits * 4 // 16
+    assert plain.parts[key] - saving.parts[key] == (blocks - kept) + (logits - logits * 4 // 16)
+    assert saving.phases['update'] == plain.phases['update'] - (plain.parts[key] - saving.parts[key])
+    for option in ('checkpointing', 'chunk'):  # each on its own
+        cfg = tiny_config(**({'log_prob_chunk': 4} if option == 'chunk' else {}))
+        if option == 'checkpointing':
+            cfg.model.generator = dict(TINY, activation_checkpointing=True)
+        assert plan(cfg).parts[key] == plain.parts[key] - ((blocks - kept) if option == 'checkpointing'
+                                                           else (logits - logits * 4 // 16))
 
 
 @pytest.mark.slow
