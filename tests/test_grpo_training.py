@@ -194,9 +194,34 @@ def logged_scalars(work_dir):
         return [record for record in map(json.loads, f) if 'loss' in record]
 
 
-def dist_train(work_dir, vq_file, port, options, *args):
-    """``tools/dist_train.sh`` with 2 processes on the CPU (gloo)."""
+PROBE = """
+# Imported at the start of every Python process of a test's dist_train (PYTHONPATH): after
+# Runner.train, each rank writes what its policy's first parameter is, shard or whole tensor.
+import json, os
+if os.environ.get('ARGRPO_PROBE_DIR'):
+    import mmengine.runner
+    _train = mmengine.runner.Runner.train
+
+    def train(self):
+        model = _train(self)
+        name, param = next((n, p) for n, p in self.model.named_parameters() if 'policy' in n)
+        local = param.to_local() if hasattr(param, 'to_local') else param
+        with open(os.path.join(os.environ['ARGRPO_PROBE_DIR'], f'rank{self.rank}.json'), 'w') as f:
+            json.dump(dict(name=name, type=type(param).__name__, local=local.numel(), numel=param.numel()), f)
+        return model
+
+    mmengine.runner.Runner.train = train
+"""
+
+
+def dist_train(work_dir, vq_file, port, options, *args, probe=None):
+    """``tools/dist_train.sh`` with 2 processes on the CPU (gloo); with ``probe`` (a folder),
+    each rank writes there what its policy's first parameter is after training."""
     env = dict(os.environ, PORT=str(port), PYTHONPATH=ROOT)
+    if probe is not None:
+        os.makedirs(probe / 'site', exist_ok=True)
+        (probe / 'site' / 'sitecustomize.py').write_text(PROBE)
+        env.update(PYTHONPATH=f'{probe / "site"}:{ROOT}', ARGRPO_PROBE_DIR=str(probe))
     cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2', '--work-dir', str(work_dir), *args,
            '--cfg-options', f'model.tokenizer.checkpoint={vq_file}', *[f'{k}={v}' for k, v in options.items()]]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -222,7 +247,15 @@ def test_two_cpu_processes_match_one(tmp_path, vq_file, sharded):
             'default_hooks.checkpoint.interval': 1}
     single = run_train(tmp_path / 'one', vq_file, **opts, **{'train_dataloader.batch_size': 2})
     fsdp = ['--fsdp'] if sharded else []
-    dist_train(tmp_path / 'two', vq_file, 29611 + sharded, dict(opts, **{'train_dataloader.batch_size': 1}), *fsdp)
+    dist_train(tmp_path / 'two', vq_file, 29611 + sharded, dict(opts, **{'train_dataloader.batch_size': 1}), *fsdp,
+               probe=tmp_path / 'probe')
+    # each rank held a shard of the policy under FSDP (a DTensor), the whole policy under DDP
+    ranks = [json.loads((tmp_path / 'probe' / f'rank{r}.json').read_text()) for r in (0, 1)]
+    for rank in ranks:
+        if sharded:
+            assert rank['type'] == 'DTensor' and 0 < rank['local'] < rank['numel'], ranks
+        else:
+            assert rank['type'] != 'DTensor' and rank['local'] == rank['numel'], ranks
     two = torch.load(tmp_path / 'two' / 'iter_2.pth', map_location='cpu', weights_only=False)
     start = GENERATORS.build(dict(cfg.model.generator, checkpoint=gpt_file)).state_dict()
     for key, value in single.model.state_dict().items():
