@@ -97,16 +97,10 @@ def measure(args) -> dict:
 
 def overlap(args) -> None:
     """Serial vs overlapped reward on a served reward of known latency (same draws)."""
-    import threading
-
-    import waitress
-
     from argrpo.rewards import GradientReward
-    from argrpo.services import create_app
-    server = waitress.create_server(create_app(GradientReward(latency=args.reward_latency)), host='127.0.0.1',
-                                    port=0, threads=2)
-    threading.Thread(target=server.run, daemon=True).start()
-    url = f'http://127.0.0.1:{server.effective_port}'
+    from argrpo.services import BackgroundServer, create_app
+    server = BackgroundServer(create_app(GradientReward(latency=args.reward_latency)), threads=2)
+    url = server.url
     options = {**HARD_SAMPLING, 'model.rollout_chunk': args.rollout_chunk,
                'model.reward': dict(_delete_=True, type='RemoteReward', url=url, encoding='float32'), **args.cfg_options}
     cfg = apis.load_config(args.config, options)
@@ -124,7 +118,7 @@ def overlap(args) -> None:
             logs.append(model.train_step(dict(data, rollout_seed=i + 1), optim))
             walls.append(time.perf_counter() - start)
         results[overlapped] = (sum(walls) / len(walls), logs)
-    server.close()
+    server.stop()
     (serial, serial_logs), (overlapped, overlapped_logs) = results[False], results[True]
     n = args.prompts * model.algorithm.group_size
     sample = sum(float(log['time_rollout'] + log['time_decode']) for log in serial_logs) / args.iters
