@@ -8,6 +8,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from mmengine.config import Config
 
@@ -67,9 +68,11 @@ def test_importing_the_library_leaves_the_project_unloaded(first_imports):
 def test_project_configs_import_the_project_and_name_its_types(first_imports):
     """Loading a config imports the project (custom_imports); its types are then registered."""
     found = first_imports['found']
-    assert sorted(found) == PROJECT_CONFIGS and len(found) == 20
+    assert sorted(found) == PROJECT_CONFIGS and len(found) == 30
     for path, (imports, *registered) in found.items():
-        assert imports == ['projects.shapes_world.shapes_world'] and all(registered), (path, registered)
+        # the project, and maybe modules of it that its package does not import (prompt_scenes)
+        assert imports[0] == 'projects.shapes_world.shapes_world' and all(registered), (path, registered)
+        assert all(name.startswith('projects.shapes_world.shapes_world.') for name in imports[1:]), path
 
 
 def test_class_to_image_configs_name_the_worlds_classes():
@@ -112,3 +115,45 @@ def test_grpo_variants_change_only_what_they_name():
         type='OpenCLIPFeatures', arch='ShapesCLIP-Tiny', checkpoint=clip.model.reward.rewards[0].rewards[1].checkpoint)
     assert dict(vq.model.reward.rewards[1].feature_extractor) == dict(
         type='TokenizerFeatures', tokenizer=vq.model.tokenizer, grid=4)
+
+
+def test_issue_22_variants_switch_on_only_their_piece():
+    """Each variant is its task's GRPO run with one piece against the collapse within a prompt
+    (group diversity reward, per-prompt distribution reward, per-component advantages, token
+    credit), or all of them (diverse); its per-prompt real images cover the training prompts."""
+    def load(name):
+        return Config.fromfile(osp.join(ROOT, 'projects', 'shapes_world', 'configs', f'{name}.py'))
+
+    from argrpo.registry import DATASETS
+    for task, fid in (('', 'class_fid'), ('_t2i', 'caption_fid')):
+        baseline = load(f'shapes_grpo{task}')
+        for name in ('group_diversity', fid, 'component_norm', 'token_credit', 'diverse'):
+            cfg = load(f'shapes_grpo{task}_{name}')
+            assert cfg.test_evaluator == baseline.test_evaluator and cfg.train_cfg == baseline.train_cfg
+            assert cfg.model.sampler == baseline.model.sampler and cfg.custom_hooks == baseline.custom_hooks
+            algorithm = dict(baseline.model.algorithm)
+            if name in ('component_norm', 'diverse'):
+                algorithm['component_norm'] = True
+            if name in ('token_credit', 'diverse'):
+                algorithm['token_credit'] = dict(match='exact', strength=1.0, power=1.0, min_weight=0.1)
+            assert cfg.model.algorithm == algorithm, name
+            if name in ('component_norm', 'token_credit'):
+                assert cfg.model.reward == baseline.model.reward
+                continue
+            instance, *added = cfg.model.reward.rewards
+            assert instance == baseline.model.reward
+            types = {'group_diversity': ['GroupDiversity'], fid: ['ConditionalLeaveOneOutFID'],
+                     'diverse': ['GroupDiversity', 'ConditionalLeaveOneOutFID']}[name]
+            assert [reward.type for reward in added] == types
+            for reward in added:  # in the VQ layout features, never the held-out judge's
+                assert dict(reward.feature_extractor) == dict(type='TokenizerFeatures', tokenizer=cfg.model.tokenizer,
+                                                              grid=4)
+    training = DATASETS.build(load('shapes_grpo_t2i').train_dataloader.dataset)
+    reference = load('shapes_grpo_t2i_caption_fid').model.reward.rewards[1].reference
+    import projects.shapes_world.shapes_world.prompt_scenes  # noqa: F401 (registers ShapesPromptScenes)
+    assert DATASETS.build(reference).prompts == [training[i]['prompt'] for i in range(len(training))]
+    c2i = load('shapes_grpo_class_fid').model.reward.rewards[1]
+    assert list(c2i.class_names) == class_names() and c2i.template == 'a {}'
+    world = DATASETS.build(c2i.reference)
+    counts = np.bincount([world.scene(i)[1] for i in range(len(world))], minlength=12)
+    assert counts.min() >= 50  # every class, with enough real images for its statistics
