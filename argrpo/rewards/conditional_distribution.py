@@ -62,8 +62,9 @@ class ConditionalLeaveOneOutFID(BaseReward):
     samples alone). They are checkpointed (``checkpointed_buffers``: ``running_mean`` [P, D],
     ``running_cov`` [P, D, D], ``count`` [P], row ``k`` that of the ``k``-th prompt of
     ``prompts`` in sorted order); the extractor is not. Memory: ``P * D * D`` float64 numbers
-    for the moments and as many for the real statistics (1.5 MB for 32 captions at D = 96, 34 GB
-    for ImageNet's 1000 classes in Inception's 2048: take a smaller feature space there). A prompt
+    for the running covariances (4.2 MB for 32 captions at D = 128, 34 GB for ImageNet's 1000
+    classes in Inception's 2048: take a smaller feature space there), twice as many for the real
+    covariances and their square roots. A prompt
     needs at least 2 real images (5 or more for a useful covariance) and 3 samples in a batch.
 
     Args:
