@@ -1,15 +1,66 @@
-"""HTTP servers that misbehave on purpose, on 127.0.0.1, started and stopped by the test that uses
-them: one that answers what a test says (``canned_server``), one that trickles its reply a byte
-at a time (``trickling_server``)."""
+"""HTTP servers for the tests, on 127.0.0.1, started and stopped by the test that uses them:
+tools/reward_server.py as users run it (``ToolServer``), and servers that misbehave on purpose,
+one that answers what a test says (``canned_server``), one that trickles its reply a byte at a
+time (``trickling_server``)."""
 import contextlib
+import os
+import os.path as osp
 import socket
+import subprocess
+import sys
 import threading
 import time
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import flask
+import pytest
+import requests
 
 from argrpo.services import BackgroundServer
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+class ToolServer:
+    """tools/reward_server.py as a subprocess on a fixed port (so that it can be restarted there),
+    its token (if any) given through $ARGRPO_REWARD_TOKEN; ``start`` waits until it answers
+    /health for a ``reward_type`` reward named 'reward'."""
+
+    def __init__(self, config: str, log: str, token: Optional[str] = None, reward_type: str = 'WeightedSum'):
+        with socket.socket() as sock:
+            sock.bind(('127.0.0.1', 0))
+            self.port = sock.getsockname()[1]
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.config, self.log, self.token, self.reward_type, self.proc = config, log, token, reward_type, None
+
+    def start(self) -> None:
+        cmd = [sys.executable, osp.join(ROOT, 'tools', 'reward_server.py'), self.config,
+               '--port', str(self.port), '--device', 'cpu', '--threads', '2']
+        env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+        env.pop('ARGRPO_REWARD_TOKEN', None)
+        if self.token is not None:
+            env['ARGRPO_REWARD_TOKEN'] = self.token
+        with open(self.log, 'a') as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline, health = time.monotonic() + 180, None
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                health = requests.get(f'{self.url}/health', timeout=5).json()
+            except requests.ConnectionError:
+                time.sleep(0.2)
+                continue
+            if {k: health.get(k) for k in ('status', 'reward', 'type')} == dict(
+                    status='ok', reward='reward', type=self.reward_type):
+                return
+            break
+        self.stop()
+        pytest.fail(f'the reward server did not come up healthy ({health}):\n{open(self.log).read()}')
+
+    def stop(self) -> None:
+        """Kill it (as a crash or an OOM killer would)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
 
 
 @contextlib.contextmanager

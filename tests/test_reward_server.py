@@ -7,10 +7,7 @@ import base64
 import contextlib
 import importlib.util
 import json
-import os
 import os.path as osp
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -20,7 +17,7 @@ import numpy as np
 import pytest
 import requests
 import torch
-from fake_servers import canned_server, trickling_server
+from http_servers import ToolServer, canned_server, trickling_server
 from mmengine.config import Config
 
 from argrpo.registry import REWARDS
@@ -80,48 +77,12 @@ def served(reward: BaseReward, **kwargs):
         yield server.url
 
 
-class ToolServer:
-    """tools/reward_server.py as a subprocess on a fixed port (so that it can be restarted there)."""
-
-    def __init__(self, config: str, log: str):
-        with socket.socket() as sock:
-            sock.bind(('127.0.0.1', 0))
-            self.port = sock.getsockname()[1]
-        self.url = f'http://127.0.0.1:{self.port}'
-        self.config, self.log, self.proc = config, log, None
-
-    def start(self) -> None:
-        cmd = [sys.executable, osp.join(ROOT, 'tools', 'reward_server.py'), self.config,
-               '--port', str(self.port), '--device', 'cpu', '--threads', '2']
-        with open(self.log, 'w') as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1',
-                                                   ARGRPO_REWARD_TOKEN=TOOL_TOKEN))
-        deadline, health = time.monotonic() + 180, None
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                health = requests.get(f'{self.url}/health', timeout=5).json()
-            except requests.ConnectionError:
-                time.sleep(0.2)
-                continue
-            if {k: health.get(k) for k in ('status', 'reward', 'type')} == dict(
-                    status='ok', reward='reward', type='WeightedSum'):
-                return
-            break
-        pytest.fail(f'the reward server did not come up healthy ({health}):\n{open(self.log).read()}')
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
-
-
 @pytest.fixture(scope='module')
 def tool_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('reward_server')
     config = tmp / 'reward.py'
     config.write_text(f'reward = {WEIGHTED!r}\n')
-    server = ToolServer(str(config), str(tmp / 'server.log'))
+    server = ToolServer(str(config), str(tmp / 'server.log'), token=TOOL_TOKEN)
     try:
         server.start()
         yield server

@@ -13,7 +13,7 @@ import pytest
 import torch
 import transformers
 
-from fake_servers import canned_server, trickling_server
+from http_servers import canned_server, trickling_server
 
 from argrpo.registry import REWARDS, VLM_BACKENDS
 from argrpo.rewards.vlm_backends import LogprobsUnavailable, VLMServerError

@@ -2,6 +2,7 @@
 environment: heavy or conflicting reward models (a VLM judge, HPSv2 and MANIQA on another GPU)
 stay out of the training process. The wire format is ``argrpo.services.reward_server``'s."""
 import base64
+import logging
 import time
 import warnings
 from typing import Dict, Optional, Sequence
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 from argrpo.registry import REWARDS
@@ -99,6 +101,8 @@ class RemoteReward(BaseReward):
                 if time.monotonic() + wait - start >= self.deadline:
                     failure += f'; the next try (in {wait:g} s) would pass the deadline of {self.deadline:g} s'
                     break
+                print_log(f'the reward server at {self.url}: {failure}; trying again in {wait:g} s '
+                          f'(try {attempt + 1} of {self.max_retries + 1})', logger='current', level=logging.WARNING)
                 time.sleep(wait)
             left, asked, tries = self.deadline - (time.monotonic() - start), None, tries + 1
             try:
