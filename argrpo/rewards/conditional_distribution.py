@@ -20,16 +20,18 @@ HOW_TO_GET = ('Give the real images with their prompts: an .npz with arr_0 (uint
               'or a DATASETS config whose items hold image ([3, H, W] in [-1, 1]) and prompt (or label).')
 
 
-def blend(running: Tuple[np.ndarray, np.ndarray], batch: Tuple[np.ndarray, np.ndarray],
-          a: float) -> Tuple[np.ndarray, np.ndarray]:
+Moments = Tuple[np.ndarray, np.ndarray]  # mean [D], covariance [D, D]
+
+
+def blend(running: Moments, batch: Moments, a: float) -> Moments:
     """The moments of ``a * running + (1 - a) * batch`` (an EMA of the first and second moments)."""
     (run_mean, run_cov), (mean, cov) = running, batch
     shift = mean - run_mean
     return a * run_mean + (1 - a) * mean, a * run_cov + (1 - a) * cov + a * (1 - a) * np.outer(shift, shift)
 
 
-def leave_one_out_fd(features: np.ndarray, real: Tuple[np.ndarray, np.ndarray, np.ndarray],
-                     running: Tuple[np.ndarray, np.ndarray], a: float) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+def leave_one_out_fd(features: np.ndarray, real: Tuple[np.ndarray, np.ndarray, np.ndarray], running: Moments,
+                     a: float) -> Tuple[np.ndarray, Moments]:
     """``FD(G without i) - FD(G)`` for each of ``n >= 3`` features [n, D], ``G`` the blend of the
     running moments (weight ``a``) and those of the features (rank-one downdates without ``i``),
     ``FD`` the Fréchet distance to the real (mean, covariance, its square root); and the moments
@@ -88,9 +90,10 @@ class ConditionalLeaveOneOutFID(BaseReward):
     per_sample = False  # a sample's reward depends on its prompt's other samples
     checkpointed_buffers = ('running_mean', 'running_cov', 'count')
 
-    def __init__(self, feature_extractor: dict, reference: Union[str, dict], class_names: Optional[Sequence[str]] = None,
-                 template: str = '{}', ema: Optional[float] = 0.9, scale: float = 1.0, cache_dir: Optional[str] = None,
-                 batch_size: int = 64, name: Optional[str] = None):
+    def __init__(self, feature_extractor: dict, reference: Union[str, dict],
+                 class_names: Optional[Sequence[str]] = None, template: str = '{}', ema: Optional[float] = 0.9,
+                 scale: float = 1.0, cache_dir: Optional[str] = None, batch_size: int = 64,
+                 name: Optional[str] = None):
         super().__init__(name or 'fid_prompt')
         self.ema = float(ema or 0.0)
         if not 0 <= self.ema < 1:
@@ -158,9 +161,9 @@ class ConditionalLeaveOneOutFID(BaseReward):
             pool = load_reference(self.reference, self.extractor, self.cache_dir, self.batch_size).pool
         else:
             device = self.running_mean.device
-            pool = np.concatenate([
-                self.extractor(from_uint8(self._images[s:s + self.batch_size]).to(device))['pool'].double().cpu().numpy()
-                for s in range(0, len(self._images), self.batch_size)])
+            batches = [from_uint8(self._images[s:s + self.batch_size]).to(device)
+                       for s in range(0, len(self._images), self.batch_size)]
+            pool = np.concatenate([self.extractor(batch)['pool'].double().cpu().numpy() for batch in batches])
             self._images = None
         if pool is None or pool.shape != (len(self._image_ids), self.running_mean.shape[1]):
             raise ValueError(f'{type(self).__name__} reference {self.reference}: features of shape '

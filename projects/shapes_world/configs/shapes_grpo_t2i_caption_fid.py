@@ -7,8 +7,9 @@
 # on the first iteration. Scale as in shapes_grpo_class_fid.py (measured on the class-to-image SFT
 # model; check the logged fid_caption_std).
 _base_ = ['./shapes_grpo_t2i.py']
-custom_imports = dict(imports=['projects.shapes_world.shapes_world', 'projects.shapes_world.shapes_world.prompt_scenes'],
-                      allow_failed_imports=False)
+custom_imports = dict(  # the project, and its per-caption real scenes (ShapesPromptScenes)
+    imports=['projects.shapes_world.shapes_world', 'projects.shapes_world.shapes_world.prompt_scenes'],
+    allow_failed_imports=False)
 model = dict(reward=dict(_delete_=True, type='WeightedSum', rewards=[
     {{_base_.model.reward}},  # the instance rewards, as in shapes_grpo_t2i.py
     dict(type='ConditionalLeaveOneOutFID', name='fid_caption', ema=0.9, scale=1.0,

@@ -4,8 +4,9 @@
 # per-component advantages each reward counts by its weight alone: 2 for the attributes, 1 for
 # CLIP, 0.5 for each diversity reward.
 _base_ = ['./shapes_grpo_t2i.py']
-custom_imports = dict(imports=['projects.shapes_world.shapes_world', 'projects.shapes_world.shapes_world.prompt_scenes'],
-                      allow_failed_imports=False)
+custom_imports = dict(  # the project, and its per-caption real scenes (ShapesPromptScenes)
+    imports=['projects.shapes_world.shapes_world', 'projects.shapes_world.shapes_world.prompt_scenes'],
+    allow_failed_imports=False)
 model = dict(
     algorithm=dict(component_norm=True,
                    token_credit=dict(match='exact', strength=1.0, power=1.0, min_weight=0.1)),
