@@ -4,7 +4,7 @@ Covers the variants users ask for: advantage normalisation per group (GRPO), non
 by the batch std; asymmetric clipping (eps_low, eps_high); the k1 / k2 / k3 KL estimators;
 loss aggregation per token, per sequence or as Dr. GRPO; an entropy bonus; several inner epochs
 and minibatches per rollout; dropping groups whose rewards are all equal (DAPO's dynamic
-sampling, by masking).
+sampling, by masking); advantages per reward component; token credit from the group (STAGE).
 
 Which distributions: every log-prob is that of the sampler's distribution (CFG mixing,
 temperature, top-k / top-p truncation renormalised; see ``TokenSampler``) at the drawn token, so
