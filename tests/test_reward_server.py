@@ -511,3 +511,18 @@ def test_remote_reward_token_from_the_environment_never_from_the_config(monkeypa
     for bad in (dict(timeout=0), dict(deadline=-1), dict(max_retries=-1), dict(backoff=-1)):
         with pytest.raises(ValueError):
             RemoteReward('http://127.0.0.1:8600', token_env=None, **bad)
+
+
+def test_the_load_benchmark_runs_clean(monkeypatch, capsys):
+    """benchmarks/bench_reward_server.py, briefly, against a server in this process."""
+    spec = importlib.util.spec_from_file_location('bench_reward_server',
+                                                  osp.join(ROOT, 'benchmarks', 'bench_reward_server.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(sys, 'argv', ['bench_reward_server.py', '--in-process', '--clients', '3', '--seconds', '1',
+                                      '--images', '2', '--size', '16', '--latency', '0.001'])
+    bench.main()  # exits 1 on an error, a wrong or a lost answer
+    out = capsys.readouterr().out
+    assert ' 0 wrong, 0 errors, 0 lost;' in out and 'latency ms: p50' in out and 'CPU: ' in out, out
+    sent = int(out.split('requests: ')[1].split(' sent')[0])
+    assert sent >= 3
