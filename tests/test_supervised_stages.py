@@ -102,6 +102,23 @@ def test_export_writes_the_loader_format(tmp_path):
     assert set(torch.load(tmp_path / 'vq.pt', weights_only=True)) == {'model'}
 
 
+def test_export_can_store_large_tables_in_float16(tmp_path):
+    class Runner:
+        work_dir = str(tmp_path)
+        model = MODELS.build(dict(type='VQTokenizerTrainer', tokenizer=VQ16))
+
+    key = 'quantize.embedding.weight'
+    ExportWeightsHook('tokenizer', 'vq.pt', half=[key]).after_train(Runner)
+    saved = torch.load(tmp_path / 'vq.pt', weights_only=True)['model']
+    assert saved[key].dtype == torch.float16 and saved['quant_conv.weight'].dtype == torch.float32
+    loaded = TOKENIZERS.build(dict(VQ16, checkpoint=str(tmp_path / 'vq.pt')))  # cast back by the loader
+    table = Runner.model.tokenizer.state_dict()[key]
+    assert loaded.state_dict()[key].dtype == torch.float32
+    torch.testing.assert_close(loaded.state_dict()[key], table.half().float(), rtol=0, atol=0)
+    with pytest.raises(KeyError, match=r"half=\['embedding'\]: not in the state dict of tokenizer"):
+        ExportWeightsHook('tokenizer', 'x.pt', half=['embedding']).after_train(Runner)
+
+
 def test_class_names_are_imagenet_or_a_list():
     assert len(resolve_class_names('imagenet')) == 1000
     assert resolve_class_names(('cat', 'dog')) == ['cat', 'dog']

@@ -5,7 +5,7 @@ open_clip models."""
 import copy
 import operator
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from mmengine.dist import is_main_process
@@ -18,16 +18,21 @@ from argrpo.utils import atomic_write, unwrap_model, whole
 
 @HOOKS.register_module()
 class ExportWeightsHook(Hook):
-    """Args:
+    """Save one part of the model after training, in the format its loader reads.
+
+    Args:
         module: attribute path of the part in the model (e.g. 'tokenizer', 'generator', 'net').
         path: output file, relative to the work dir.
         wrap_key: the key the state dict is stored under ('model' as LlamaGen), None for none.
+        half: state dict keys saved in float16, for large tables of which training touches few
+            rows (an open_clip token embedding over its 49 408-token vocabulary); loaders cast
+            them back to the model's dtype.
     """
 
     priority = 'VERY_LOW'
 
-    def __init__(self, module: str, path: str, wrap_key: Optional[str] = 'model'):
-        self.module, self.path, self.wrap_key = module, path, wrap_key
+    def __init__(self, module: str, path: str, wrap_key: Optional[str] = 'model', half: Sequence[str] = ()):
+        self.module, self.path, self.wrap_key, self.half = module, path, wrap_key, tuple(half)
 
     def after_train(self, runner) -> None:
         from argrpo.models.lora import adapted_layers, merge_lora  # models import the engine
@@ -36,6 +41,10 @@ class ExportWeightsHook(Hook):
             part = merge_lora(copy.deepcopy(part))
         # every process takes part in gathering sharded (FSDP) tensors; the main one writes
         state = {k: whole(v).detach().cpu() for k, v in part.state_dict().items()}
+        unknown = sorted(set(self.half) - set(state))
+        if unknown:
+            raise KeyError(f'ExportWeightsHook half={unknown}: not in the state dict of {self.module}')
+        state.update({key: state[key].half() for key in self.half})
         if not is_main_process():
             return
         path = osp.join(runner.work_dir, self.path)
