@@ -5,11 +5,16 @@ and failing replies, an unreachable port)."""
 import base64
 import io
 import math
+import os
+import os.path as osp
+import shutil
 import socket
+import subprocess
 import time
 
 import numpy as np
 import pytest
+import requests
 import torch
 import transformers
 
@@ -18,6 +23,8 @@ from http_servers import canned_server, trickling_server
 from argrpo.registry import REWARDS, VLM_BACKENDS
 from argrpo.rewards.vlm_backends import LogprobsUnavailable, VLMServerError
 from argrpo.rewards.vlm_judge import parse_score, parse_yes_no
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 SPECIAL = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|vision_end|>', '<|image_pad|>',
            '<|video_pad|>']
@@ -422,3 +429,74 @@ def test_openai_backend_api_key_from_the_environment(server, monkeypatch):
     monkeypatch.setenv('ARGRPO_VLM_API_KEY', 'k\u00e9y')
     with pytest.raises(ValueError, match=r'\$ARGRPO_VLM_API_KEY must be a non-empty string of printable ASCII'):
         stub_backend(url)
+
+
+# -- the judge against a server no one here wrote: transformers' own `transformers serve` ------
+
+@pytest.fixture(scope='module')
+def transformers_server(vlm_dir, tmp_path_factory):
+    """``transformers serve`` (FastAPI + Uvicorn: requirements/tests.txt installs them)
+    serving the tiny random Qwen2.5-VL on 127.0.0.1, offline, stopped at the end."""
+    pytest.importorskip('fastapi')
+    pytest.importorskip('uvicorn')
+    cli = shutil.which('transformers')
+    if cli is None:
+        pytest.skip('no `transformers` command')
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp('serve') / 'serve.log'
+    env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1')
+    with open(log, 'w') as out:
+        proc = subprocess.Popen([cli, 'serve', vlm_dir, '--host', '127.0.0.1', '--port', str(port), '--device', 'cpu'],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f'transformers serve did not come up:\n{log.read_text()[-3000:]}')
+            try:
+                if requests.get(f'{url}/health', timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.3)
+        yield url + '/v1', log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+
+
+@pytest.mark.slow
+def test_the_paper_judges_through_transformers_serve(transformers_server, vlm_dir):
+    """configs/reward_services/qwen2.5-vl-3b_judges_vllm.py with its URL and model changed:
+    generate mode scores through the real server (the random model's answers are mostly
+    unreadable, counted as such); logprob mode is refused with what to change, since that
+    server drops the logprobs it is asked for."""
+    from mmengine.config import Config
+    url, log = transformers_server
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'reward_services', 'qwen2.5-vl-3b_judges_vllm.py')).reward
+    cfg.backend.update(base_url=url, model=vlm_dir, timeout=60, max_retries=0)
+    cfg.update(max_new_tokens=12, unreadable_score=-1.0)
+    judge = REWARDS.build(cfg)
+    images, prompts = images_and_prompts(n=2)
+    parts = judge.components(images, prompts)
+    assert set(parts) == {'vlm/quality', 'vlm/not_ai_generated', 'vlm/no_strange_feature', 'vlm/unreadable'}
+    for name, value in parts.items():
+        assert value.shape == (2,) and torch.isfinite(value).all(), name
+    unreadable = parts['vlm/unreadable']
+    assert ((unreadable * 3).round() == unreadable * 3).all()  # a fraction of the 3 questions
+    for name, high in (('vlm/quality', 1.25), ('vlm/not_ai_generated', 1.0), ('vlm/no_strange_feature', 1.0)):
+        assert ((parts[name] == -1.0) | ((parts[name] >= 0) & (parts[name] <= high))).all(), name
+    assert log.read_text().count('POST /v1/chat/completions HTTP/1.1" 200') >= 6  # 3 questions x 2 images
+    judge = REWARDS.build(dict(cfg, mode='logprob'))
+    with pytest.raises(LogprobsUnavailable) as error:
+        judge.components(images, prompts)
+    message = str(error.value)
+    for needed in (f'{url}/chat/completions answered without logprobs', 'vLLM (`vllm serve`) and SGLang return them',
+                   '`transformers serve`', "mode='generate'"):
+        assert needed in message, (needed, message)

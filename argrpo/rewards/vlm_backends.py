@@ -132,8 +132,8 @@ class _NoLogprobs(Exception):
     """A completion without logprobs (not retried: the server does not return them)."""
 
 
-LOGPROB_SERVERS = ('vLLM (`vllm serve`) and SGLang return them; `transformers serve` and some hosted APIs drop '
-                   '`logprobs` / `top_logprobs` without a word')
+LOGPROB_SERVERS = ('Of OpenAI-compatible servers, vLLM (`vllm serve`) and SGLang return them; `transformers serve` '
+                   'and some hosted APIs drop the request\'s `logprobs` / `top_logprobs` without a word')
 
 
 def _logprob(entry) -> float:
@@ -237,7 +237,7 @@ class OpenAIVLM(nn.Module):
             except _NoLogprobs:
                 raise LogprobsUnavailable(
                     f'{self.url} answered without logprobs (no choices[0].logprobs.content[0].top_logprobs in '
-                    f'{reply.text[:200]!r}): mode=\'logprob\' reads the first token\'s top_logprobs, which '
+                    f'{reply.text[:200]!r}): mode=\'logprob\' reads the first token\'s top_logprobs. '
                     f'{LOGPROB_SERVERS}. Serve the judge with vLLM or SGLang, or set VLMJudge mode=\'generate\'') \
                     from None
             except (ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError, _Malformed) as error:
