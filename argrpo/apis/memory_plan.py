@@ -271,7 +271,7 @@ def plan(cfg: Config, gpus: int = 1, lora: Optional[bool] = None, fsdp: Optional
     if lora is False or not (lora or model.get('lora')):
         lora_cfg = None
     else:  # the config's (peft's r=8 where it leaves r out), else the default
-        lora_cfg = dict(r=8, target_modules=LORA_DEFAULT['target_modules'], **model.lora) if model.get('lora') \
+        lora_cfg = dict(dict(r=8, target_modules=LORA_DEFAULT['target_modules']), **model.lora) if model.get('lora') \
             else LORA_DEFAULT
     fsdp = 'FullyShard' in str(cfg.get('model_wrapper_cfg', {}).get('type', '')) if fsdp is None else fsdp
     shard = gpus if fsdp else 1
