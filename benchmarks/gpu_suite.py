@@ -69,8 +69,6 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from bench_sampling import decode_flops, matmul_flops_per_s  # noqa: E402
 
-from argrpo.registry import TOKENIZERS  # noqa: E402
-
 GiB = 2 ** 30
 CONFIGS = {'b_c2i': 'configs/argrpo/argrpo_llamagen-b_c2i_256.py',
            'xl_t2i': 'configs/argrpo/argrpo_llamagen-xl_t2i_256.py'}
@@ -327,12 +325,12 @@ def decode_rows(args, arch: str, ours: dict, theirs: Optional[dict], peak: float
 
 
 # ---- a GRPO iteration -----------------------------------------------------------------------------
-@TOKENIZERS.register_module(force=True)
 class GPUSuiteRandomT5(nn.Module):
     """``T5TextEncoder``'s computation with random weights and no files to fetch: the T5 encoder
     of ``path``/config.json (FLAN-T5-XL's in the suite), words hashed to token ids in place of
     the SentencePiece tokenizer, features left-padded as LlamaGen reads them. A stand-in for
-    timing and memory only."""
+    timing and memory only; configs name it by class (``type=GPUSuiteRandomT5``), so that no
+    registry of argrpo holds it."""
 
     def __init__(self, path: str, max_length: int = 120):
         super().__init__()
@@ -428,7 +426,7 @@ def grpo_config(args, key: str, lora: bool, workdir: str):
         from argrpo.apis.memory_plan import T5_XL
         with open(osp.join(t5, 'config.json'), 'w') as f:  # the planner reads it too
             json.dump(dict(TINY_T5 if tiny else T5_XL, model_type='t5'), f)
-        options['model.text_encoder'] = dict(_delete_=True, type='GPUSuiteRandomT5', path=t5,
+        options['model.text_encoder'] = dict(_delete_=True, type=GPUSuiteRandomT5, path=t5,
                                              max_length=8 if tiny else 120)
     if lora:
         options['model.lora'] = LORA
