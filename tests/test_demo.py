@@ -1,53 +1,108 @@
-"""The shortened demo (tools/demo.py --quick, run as the command line runs it): every stage
-trains and exports in the real models' file formats, and GRPO moves the samples the right way;
-and the demo's table of GRPO variants over seeds."""
+"""The demo: GRPO on the shipped models moves the samples the way the README says (run as the
+command line runs it), --from-scratch trains every stage and exports files that load, the
+before/after picture and the table of variants over seeds."""
 import json
 import os.path as osp
 import runpy
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+
+from projects.shapes_world.shapes_world.figures import before_after_image
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+@pytest.fixture(scope='module')
+def demo():
+    return runpy.run_path(osp.join(ROOT, 'tools', 'demo.py'))
+
+
 @pytest.mark.slow
-def test_quick_demo_raises_the_held_out_accuracy_with_fid_no_worse(tmp_path):
-    """The demo's command line with --quick and the paper's KL weight (--variant kl, 0.1; the
-    default baseline differs only in that weight, 0.01): the pipeline moves the way the goals of
-    README "Against the collapse" ask, held-out accuracy up with FID no worse, as the quick stages
-    do in each of three GRPO seeds (the full stages do not: see there)."""
-    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'demo.py'), '--work-dir', str(tmp_path),
-                           '--quick', '--variant', 'kl'], capture_output=True, text=True, timeout=1200)
+def test_demo_on_the_shipped_models_raises_the_held_out_accuracy(tmp_path):
+    """``python tools/demo.py``, the README's main command, on the model zoo."""
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'demo.py'), '--work-dir', str(tmp_path)],
+                          capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((tmp_path / 'results_c2i_kl_seed0.json').read_text())
+    results = json.loads((tmp_path / 'results_c2i_seed0.json').read_text())
     before, after = results['before'], results['after']
-    # stage outputs in LlamaGen's layout (read back through the real loaders by later stages)
-    vq = torch.load(tmp_path / 'vq' / 'vq.pt', weights_only=True)
-    gpt = torch.load(tmp_path / 'gpt' / 'gpt.pt', weights_only=True)
-    assert 'quantize.embedding.weight' in vq['model'] and 'tok_embeddings.weight' in gpt['model']
-    for name in ('results_c2i_kl_seed0.md', 'eval_c2i_before/samples_grid.png', 'eval_c2i_kl_seed0/samples_grid.png'):
+    for name in ('results_c2i_seed0.md', 'before_after_c2i_seed0.png', 'curves_c2i_seed0.png',
+                 'eval_c2i_before/samples_grid.png', 'eval_c2i_seed0/samples_grid.png'):
         assert osp.isfile(tmp_path / name), name
     assert '| held-out classifier accuracy |' in proc.stdout
-    # AMD EPYC, 2 cores, GRPO seeds 0 / 1 / 2 (120 samples): reward 1.37 -> 1.60 / 1.53 / 1.52, held-out
-    # accuracy 0.54 -> 0.59 / 0.60 / 0.59, FID 3.26 -> 2.99 / 2.11 / 1.87
-    assert after['reward/total_mean'] > before['reward/total_mean'] + 0.1, (before, after)
-    assert after['heldout/accuracy_mean'] > before['heldout/accuracy_mean'], (before, after)
-    assert after['FID'] <= before['FID'], (before, after)
+    # what README / docs/results/demo.md claim for the shipped models (Intel Xeon, 2 cores, GRPO seeds 0 / 1 / 2,
+    # 240 samples): reward 1.51 -> 1.83 / 1.85 / 1.87, held-out accuracy 0.692 -> 0.800 / 0.788 / 0.796 (one
+    # standard error of an accuracy near 0.75 on 240 samples: 0.028); the margins leave room for other CPUs' digits
+    assert after['reward/total_mean'] > before['reward/total_mean'] + 0.15, (before, after)
+    assert after['heldout/accuracy_mean'] > before['heldout/accuracy_mean'] + 0.05, (before, after)
 
 
-def test_table_gives_each_variant_mean_and_standard_error_over_seeds(tmp_path):
-    main = runpy.run_path(osp.join(ROOT, 'tools', 'demo.py'))['main']
+@pytest.mark.slow
+def test_from_scratch_trains_every_stage_and_its_files_load(tmp_path, demo):
+    """--from-scratch, shortened: each stage of both tasks trains 2 iterations, is recorded in the work
+    dir's manifest and read back by the next stages and GRPO through the real loaders."""
+    short = ['--work-dir', str(tmp_path), '--from-scratch', '--stage-iters', '2', '--grpo-iters', '2',
+             '--cfg-options', 'test_dataloader.dataset.repeat=2', 'val_dataloader.dataset.repeat=2']
+    demo['main'](short)
+    demo['main'](short + ['--task', 't2i'])
+    manifest = json.loads((tmp_path / 'manifest.json').read_text())
+    files = {entry['file']: entry for entry in manifest['files']}
+    assert sorted(files) == sorted({f for task in demo['TASKS'].values() for f in demo['task_files'](task)})
+    assert files['gpt/gpt.pt']['command'] == 'python tools/demo.py --from-scratch --task c2i --stage-iters 2'
+    assert files['gpt_t2i/gpt.pt']['config'] == 'projects/shapes_world/configs/shapes_gpt_t2i.py'
+    vq = torch.load(tmp_path / 'vq' / 'vq.pt', weights_only=True)['model']  # LlamaGen's layouts
+    gpt = torch.load(tmp_path / 'gpt_t2i' / 'gpt.pt', weights_only=True)['model']
+    assert 'quantize.embedding.weight' in vq and 'cls_embedding.cap_proj.fc1.weight' in gpt
+    for name in ('results_c2i_seed0.json', 'results_t2i_seed0.json', 'before_after_t2i_seed0.png',
+                 'curves_t2i_seed0.png'):
+        assert osp.isfile(tmp_path / name), name
+    # a second run reuses every stage (listed intact in the manifest) and the finished GRPO run
+    stamp = (tmp_path / 'gpt' / 'gpt.pt').stat().st_mtime_ns
+    demo['main'](short)
+    assert (tmp_path / 'gpt' / 'gpt.pt').stat().st_mtime_ns == stamp
+
+
+def test_figure_rows_take_each_prompts_first_samples(demo):
+    dataset = [dict(prompt=p) for p in 'abcabcabc']
+    assert demo['figure_rows'](dataset, 2, 2) == ([[0, 3], [1, 4]], ['a', 'b'])
+    consecutive = [dict(prompt=p) for p in 'aaabbbccc']
+    assert demo['figure_rows'](consecutive, 3, 1) == ([[0], [3], [6]], ['a', 'b', 'c'])
+
+
+def test_before_after_image_puts_the_same_samples_side_by_side():
+    rng = np.random.default_rng(0)
+    before, after = (rng.integers(0, 256, (6, 4, 4, 3), dtype=np.uint8) for _ in range(2))
+    image = before_after_image(before, after, [[0, 2], [5, 1]], ['x', 'y'], scale=2, gap=1)
+    # locate the first tile: the top-left 8 x 8 block equal to before[0] enlarged
+    tile = np.kron(before[0], np.ones((2, 2, 1), np.uint8))
+    hits = [(y, x) for y in range(image.shape[0] - 7) for x in range(image.shape[1] - 7)
+            if np.array_equal(image[y:y + 8, x:x + 8], tile)]
+    assert len(hits) == 1
+    top, left = hits[0]
+    block = 2 * (8 + 1)  # two samples of 8 px and their gaps
+    assert np.array_equal(image[top:top + 8, left + 9:left + 17], np.kron(before[2], np.ones((2, 2, 1), np.uint8)))
+    after_left = left + block + 16  # the gap between before and after
+    assert np.array_equal(image[top + 9:top + 17, after_left + 9:after_left + 17],
+                          np.kron(after[1], np.ones((2, 2, 1), np.uint8)))
+    with pytest.raises(ValueError, match='differ in shape'):
+        before_after_image(before, after[:3], [[0]], ['x'])
+    with pytest.raises(ValueError, match='2 rows but 1 labels'):
+        before_after_image(before, after, [[0], [1]], ['x'])
+
+
+def test_table_gives_each_variant_mean_and_standard_error_over_seeds(tmp_path, demo):
+    main = demo['main']
 
     def metrics(acc, fid):
         return {'heldout/accuracy_mean': acc, 'FID': fid, 'diversity': 0.1, 'reward/total_mean': 1.0}
 
-    def write(name, variant, scale, seed, after, before=None, cpu='cpu A'):
+    def write(name, variant, scale, seed, after, before=None, cpu='cpu A', models='zoo'):
         before = before or (metrics(0.7, 3.0) if scale == 1 else metrics(0.75, 4.5))
         (tmp_path / name).write_text(json.dumps(dict(task='c2i', variant=variant, seed=seed, cfg_scale=scale,
-                                                      quick=False, grpo_iters=None, cpu=cpu, before=before,
+                                                      models=models, grpo_iters=None, cpu=cpu, before=before,
                                                       after=after)))
 
     write('results_c2i_seed1.json', 'baseline', 1.0, 1, metrics(0.90, 6.0))
@@ -70,7 +125,16 @@ def test_table_gives_each_variant_mean_and_standard_error_over_seeds(tmp_path):
     write('results_c2i_guided_seed1.json', 'guided', 2.0, 1, metrics(0.85, 5.0), cpu='cpu B')
     with pytest.raises(ValueError, match='different CPUs.*cpu B'):
         main(['--work-dir', str(tmp_path), '--table'])
+    write('results_c2i_guided_seed1.json', 'guided', 2.0, 1, metrics(0.85, 5.0), models='other')
+    with pytest.raises(ValueError, match='different CPUs, models.*other'):
+        main(['--work-dir', str(tmp_path), '--table'])
     with pytest.raises(SystemExit, match='distribution-clip is not defined for --task t2i'):
         main(['--work-dir', str(tmp_path), '--task', 't2i', '--variant', 'distribution-clip'])
     with pytest.raises(FileNotFoundError, match='no results_t2i_'):
         main(['--work-dir', str(tmp_path), '--task', 't2i', '--table'])
+
+
+def test_bad_arguments_are_refused(demo):
+    for argv in (['--stage-iters', '3'], ['--from-scratch', '--stage-iters', '0'], ['--grpo-iters', '-1']):
+        with pytest.raises(SystemExit):
+            demo['main'](argv)

@@ -156,7 +156,7 @@ def test_the_batch_is_that_of_all_processes(extractor_cfg, real, monkeypatch):
 
 def test_clear_errors(extractor_cfg, real, tmp_path):
     missing = str(tmp_path / 'real.npz')
-    with pytest.raises(FileNotFoundError, match=f'{missing}.*tools/demo.py writes real.npz'):
+    with pytest.raises(FileNotFoundError, match=f"{missing}.*model zoo ships real.npz"):
         build(extractor_cfg, missing)
     identity = FEATURE_EXTRACTORS.build(extractor_cfg).identity
     np.savez(tmp_path / 'narrow.npz', extractor=identity, pool=np.random.default_rng(5).normal(size=(50, 5)))

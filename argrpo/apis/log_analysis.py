@@ -61,7 +61,7 @@ def plot_scalars(runs: Dict[str, Series], keys: Sequence[str], out: str, titles:
     for panel, key in enumerate(keys):
         ax = axes[panel // columns][panel % columns]
         for legend, series in runs.items():
-            if key in series:
+            if series.get(key):
                 steps, values = zip(*series[key])
                 ax.plot(steps, values, marker='o' if len(steps) <= 12 else None, markersize=3, label=legend)
         ax.set_title(titles[panel] if titles else key, fontsize=10)

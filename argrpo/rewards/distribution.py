@@ -13,10 +13,10 @@ from argrpo.evaluation.reference import load_reference
 from argrpo.registry import FEATURE_EXTRACTORS, REWARDS
 from .base import BaseReward
 
-HOW_TO_GET = ('Give real images as an ADM-style .npz (arr_0: uint8 NHWC; tools/demo.py writes real.npz for the '
-              'shapes world, the guided-diffusion evaluations give VIRTUAL_imagenet256_labeled.npz), a folder of '
+HOW_TO_GET = ('Give real images as an ADM-style .npz (arr_0: uint8 NHWC; the shapes world\'s model zoo ships '
+              'real.npz, the guided-diffusion evaluations give VIRTUAL_imagenet256_labeled.npz), a folder of '
               'real images, or a features file argrpo wrote (<name>.<extractor>.npz): features of images are '
-              'computed with feature_extractor on first use and cached next to them.')
+              'computed with feature_extractor on first use and cached next to them (or in cache_dir).')
 
 
 @REWARDS.register_module()

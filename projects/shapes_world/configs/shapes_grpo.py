@@ -8,15 +8,16 @@ _base_ = ['./_base_/shapes_grpo.py', './_base_/models/shapes_gpt_c2i.py']
 classes = ['red circle', 'red square', 'red triangle', 'green circle', 'green square', 'green triangle',
            'blue circle', 'blue square', 'blue triangle', 'yellow circle', 'yellow square', 'yellow triangle']
 model = dict(
-    type='ARGRPOModel', generator=dict(checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/gpt/gpt.pt'),
+    type='ARGRPOModel',
+    generator=dict(checkpoint='{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/gpt/gpt.pt'),
     sampler=dict(type='TokenSampler'),  # temperature 1, no top-k / top-p, no CFG
     algorithm=dict(type='GRPO', group_size=8, beta=0.01),  # k3 KL, clip 0.2, token-level loss
     reward=dict(type='WeightedSum', rewards=[
         dict(type='ClassifierReward', name='classifier', model_name='test_resnet',
              model_options=dict(num_classes=12), image_size=64, class_names=classes, template='a {}',
-             checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/classifier/classifier.pth'),
+             checkpoint='{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/classifier/classifier.pth'),
         dict(type='CLIPScore', name='clip', arch='ShapesCLIP-Tiny',
-             checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/clip/clip.pth'),
+             checkpoint='{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/clip/clip.pth'),
     ]))
 train_dataloader = dict(
     dataset=dict(type='ClassPromptDataset', num_classes=12, class_names=classes, template='a {}'))
@@ -27,11 +28,17 @@ test_evaluator = [
     dict(type='RewardMetric', prefix='heldout', reward=dict(
         type='ClassifierReward', name='accuracy', output='correct', model_name='test_vit',
         model_options=dict(num_classes=12, img_size=32, patch_size=4), image_size=32,
-        class_names=classes, template='a {}', checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout/heldout.pth')),
+        class_names=classes, template='a {}',
+        checkpoint='{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/heldout/heldout.pth')),
     dict(type='DistributionMetrics', metrics=['fid', 'diversity'],
-         reference='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/real.npz',
+         reference='{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/real.npz',
+         cache_dir='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}',
          feature_extractor=dict(type='TimmFeatures', model_name='test_vit', image_size=32,
                                 model_options=dict(num_classes=12, img_size=32, patch_size=4),
-                                checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/heldout/heldout.pth')),
+                                checkpoint=(
+                                    '{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/heldout/heldout.pth'))),
 ]
+# the test set evaluated every 25 GRPO iterations too (tools/demo.py plots it over the run)
+val_dataloader, val_evaluator = dict(dataset=test_dataloader['dataset']), test_evaluator
+train_cfg = dict(val_interval=25)
 del classes  # a helper, not a setting of the run

@@ -5,6 +5,7 @@
 _base_ = ['./shapes_grpo_distribution.py']
 instance, distribution = _base_.model.reward.rewards
 model = dict(reward=dict(rewards=[instance, dict(
-    distribution, scale=5.0, feature_extractor=dict(type='OpenCLIPFeatures', arch='ShapesCLIP-Tiny',
-                                                    checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/clip/clip.pth'))]))
+    distribution, scale=5.0,
+    feature_extractor=dict(type='OpenCLIPFeatures', arch='ShapesCLIP-Tiny',
+                           checkpoint='{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/clip/clip.pth'))]))
 del instance, distribution  # helpers, not settings of the run

@@ -1,7 +1,8 @@
 # What every supervised stage of the shapes world shares: the world as training data (drawn on
 # the fly), AdamW, a log line every 100 iterations, one checkpoint at the end, and the trained part
 # exported for the next stage (see each stage's ExportWeightsHook).
-# Stage outputs go under $ARGRPO_DEMO_DIR (default work_dirs/demo); tools/demo.py sets it.
+# Each stage exports into its work dir; later stages read the earlier ones' files from
+# $ARGRPO_SHAPES_MODELS (default: the shipped model zoo; `tools/demo.py --from-scratch` sets it).
 _base_ = ['./shapes_runtime.py']
 train_dataloader = dict(
     batch_size=64, num_workers=0, sampler=dict(type='InfiniteSampler', shuffle=True),

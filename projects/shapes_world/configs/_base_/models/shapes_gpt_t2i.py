@@ -6,4 +6,4 @@ model = dict(
     generator=dict(type='LlamaGenGPT', n_layer=4, n_head=4, dim=128, multiple_of=64, vocab_size=128,
                    block_size=64, model_type='t2i', caption_dim=64, cls_token_num=16, class_dropout_prob=0.1),
     text_encoder=dict(type='CLIPTextEncoder', arch='ShapesCLIP-Tiny',
-                      checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/clip/clip.pth'))
+                      checkpoint='{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/clip/clip.pth'))

@@ -3,4 +3,4 @@
 model = dict(tokenizer=dict(
     type='LlamaGenVQ', ch=16, ch_mult=(1, 2, 2), num_res_blocks=1, z_channels=16, norm_groups=8,
     codebook_size=128, codebook_embed_dim=8, codebook_show_usage=False,
-    checkpoint='{{$ARGRPO_DEMO_DIR:work_dirs/demo}}/vq/vq.pt'))
+    checkpoint='{{$ARGRPO_SHAPES_MODELS:projects/shapes_world/model_zoo}}/vq/vq.pt'))
