@@ -23,9 +23,9 @@ def main():
 
 
 def test_read_scalars_takes_training_and_evaluation_lines_in_step_order(tmp_path):
-    write_log(tmp_path, [{'lr': 1e-4, 'reward': 0.5, 'iter': 10, 'step': 10},
+    write_log(tmp_path, [{'lr': 1e-4, 'reward': 0.75, 'iter': 20, 'step': 20, 'mode': 'train'},  # out of step order
                          {'FID': 3.0, 'step': 25},
-                         {'lr': 1e-4, 'reward': 0.75, 'iter': 20, 'step': 20, 'mode': 'train'}])
+                         {'lr': 1e-4, 'reward': 0.5, 'iter': 10, 'step': 10}])
     write_log(tmp_path, [{'reward': 9.0, 'step': 1}], stamp='20250101_000000')  # older run: not read
     series = read_scalars(str(tmp_path))
     assert series['reward'] == [(10, 0.5), (20, 0.75)]
