@@ -6,12 +6,16 @@ waitress servers where no subprocess is needed); RemoteReward against servers th
 import base64
 import contextlib
 import importlib.util
+import io
 import json
 import os.path as osp
+import socket
 import sys
 import threading
 import time
+import tracemalloc
 import warnings
+from typing import Any, Tuple
 
 import numpy as np
 import pytest
@@ -19,6 +23,8 @@ import requests
 import torch
 from http_servers import ToolServer, canned_server, trickling_server
 from mmengine.config import Config
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Response
 
 from argrpo.registry import REWARDS
 from argrpo.rewards import BaseReward, GradientReward, RemoteReward
@@ -316,7 +322,8 @@ def test_tokens_are_checked_at_start_and_no_token_beyond_the_loopback_is_refused
             warnings.simplefilter('error')
             with pytest.raises(Bound) as bound:
                 serve(create_app(GradientReward(), token=token, max_body=1000), host=host)
-            assert bound.value.args[0]['max_request_body_size'] == 1000  # waitress refuses bigger bodies unread
+            # waitress refuses far bigger bodies unread; the app answers those just over its limit
+            assert bound.value.args[0]['max_request_body_size'] == 1000 + reward_server.WAITRESS_SLACK
 
 
 def load_tool(name: str):
@@ -371,12 +378,32 @@ def test_requests_over_the_limits_get_413_naming_them_and_the_server_goes_on():
     reward = REWARDS.build(WEIGHTED)
     small = score_body(uint8_images(8, n=4), PROMPTS)  # 4 x 16 x 12 = 768 pixels, about 3 KB
     many = score_body(uint8_images(9, n=8), PROMPTS * 2)  # 1536 pixels, about 6 KB
+    limit = 'over this server\'s limit of 20000 bytes (its --max-body-mb): send smaller batches'
+    huge = 20_000 + reward_server.WAITRESS_SLACK  # waitress refuses it unread
     with served(reward, max_body=20_000, max_pixels=1000) as url:
-        # a body at or over the limit, sent whole or in chunks, is refused before it is read
-        for data in (json.dumps(dict(small, padding='x' * 20_000)).encode(),
-                     (b'x' * 1000 for _ in range(21))):
+        # over the limit, whole or in chunks: the app's JSON 413 from the length, before reading it;
+        # far over it, waitress's own refusal, unread and JSON too, naming the app's limit
+        for data, said in ((json.dumps(dict(small, padding='x' * 20_000)).encode(), 'the body of 2'),
+                           ((b'x' * 1000 for _ in range(21)), 'the body of 21000 bytes'),
+                           (b'x' * huge, 'the body is'),
+                           ((b'x' * 2 ** 16 for _ in range(-(-huge // 2 ** 16))), 'the body is')):
             answer = requests.post(f'{url}/score', data=data, timeout=10)
-            assert answer.status_code == 413 and 'max_body of 20000' in answer.text, answer.text
+            assert answer.status_code == 413, answer.text[:300]
+            assert answer.headers['Content-Type'] == 'application/json', answer.headers
+            error = strict_json(answer.content)['error']
+            assert error.startswith(said) and limit in error, error
+        # at the limit is not over it (JSON allows trailing spaces)
+        answer = requests.post(f'{url}/score', data=json.dumps(small).encode().ljust(20_000), timeout=10)
+        assert answer.status_code == 200 and len(answer.json()['reward']) == 4
+        answer = requests.post(f'{url}/score', data=json.dumps(small).encode().ljust(20_001), timeout=10)
+        assert answer.status_code == 413 and answer.json()['error'].startswith('the body of 20001 bytes is over')
+        # waitress's other refusals are JSON as well
+        with socket.create_connection(('127.0.0.1', int(url.rsplit(':', 1)[1])), timeout=10) as conn:
+            conn.sendall(b'POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n')
+            raw = b''.join(iter(lambda: conn.recv(65536), b''))
+        head, _, content = raw.partition(b'\r\n\r\n')
+        assert head.startswith(b'HTTP/1.1 400') and b'application/json' in head, raw
+        assert strict_json(content) == {'error': 'Bad Request: Content-Length is invalid'}
         answer = requests.post(f'{url}/score', json=many, timeout=10)
         assert answer.status_code == 413
         assert strict_json(answer.content)['error'].startswith(
@@ -387,8 +414,82 @@ def test_requests_over_the_limits_get_413_naming_them_and_the_server_goes_on():
         assert answer.status_code == 413 and '10000000000 pixels' in answer.json()['error']
         with pytest.raises(RuntimeError, match=r'refused a batch of 8 images as too large \(413\).*--max-pixels'):
             RemoteReward(url, encoding='uint8')(uint8_images(9, n=8), PROMPTS * 2)
+        with pytest.raises(RuntimeError, match=r'refused a batch of 64 images as too large \(413\): the body of '
+                                               r'\d+ bytes is over this server\'s limit of 20000 bytes'):
+            RemoteReward(url, encoding='uint8')(uint8_images(10, n=64), PROMPTS * 16)
         answer = requests.post(f'{url}/score', json=small, timeout=10)
         assert answer.status_code == 200 and len(answer.json()['reward']) == 4
+
+
+def test_an_oversize_body_is_never_held_in_memory():
+    """With a 2 MiB limit, 5 MB bodies (whole and chunked: waitress refuses them) and one of
+    3 MiB, just short of waitress's own limit (read into a temporary file; the app refuses it
+    from its length), move this process's peak of Python allocations (the client's, waitress's
+    and the app's) by less than 2 MiB, never by a body: waitress keeps at most 512 KiB of a
+    body in memory (``inbuf_overflow``) before it spools it to a file (about 1.3 MB at the peak
+    here, copies included)."""
+    max_body = 2 * reward_server.MiB
+    body = b'x' * 5_000_000  # made before the count starts: the client sends it as it is
+    just_short = body[:max_body + reward_server.WAITRESS_SLACK - 1]
+    with BackgroundServer(create_app(GradientReward(), max_body=max_body)) as server:
+        url = server.url
+        assert server.server.adj.inbuf_overflow == 512 * 1024
+        requests.get(f'{url}/health', timeout=10)
+        tracemalloc.start()
+        try:
+            start, peaks = tracemalloc.get_traced_memory()[0], []
+            for data in (body, (body[i:i + 2 ** 16] for i in range(0, len(body), 2 ** 16)), just_short):
+                tracemalloc.reset_peak()
+                answer = requests.post(f'{url}/score', data=data, timeout=10)
+                assert answer.status_code == 413 and f'limit of {max_body} bytes' in answer.json()['error']
+                peaks.append(tracemalloc.get_traced_memory()[1] - start)
+        finally:
+            tracemalloc.stop()
+        assert requests.get(f'{url}/health', timeout=10).json()['status'] == 'ok'
+    assert max(peaks) < 2 * reward_server.MiB, f'the peaks grew by {peaks} bytes'
+
+
+class Endless(io.RawIOBase):
+    """A body without a length that never ends (up to 64 MiB), given out 64 KiB at a time;
+    counts the bytes read from it."""
+
+    def __init__(self):
+        super().__init__()
+        self.given = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = 2 ** 16 if size is None or size < 0 else min(size, 2 ** 16)
+        size = min(size, 64 * 2 ** 20 - self.given)
+        self.given += size
+        return b' ' * size
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def test_a_body_without_a_length_is_read_only_up_to_the_limit():
+    """A WSGI server that passes a chunked body on as it comes (no Content-Length,
+    ``wsgi.input_terminated``): the app reads at most the limit plus one byte, then answers 413."""
+    app = create_app(GradientReward(), max_body=100_000)
+
+    def post(stream) -> Tuple[int, Any]:
+        environ = EnvironBuilder(method='POST', path='/score').get_environ()
+        environ.pop('CONTENT_LENGTH', None)
+        environ.update({'wsgi.input': stream, 'wsgi.input_terminated': True})
+        answer = Response.from_app(app, environ)
+        return answer.status_code, strict_json(answer.get_data())
+
+    stream = Endless()
+    assert post(stream) == (413, {'error': 'the body is over this server\'s limit of 100000 bytes (its --max-body-mb): '
+                                           'send smaller batches'})
+    assert 100_000 < stream.given <= 100_001
+    status, reply = post(io.BytesIO(json.dumps(score_body(uint8_images(15), PROMPTS)).encode()))  # read whole
+    assert status == 200 and len(reply['reward']) == 4
 
 
 class NaNReward(BaseReward):
@@ -502,9 +603,17 @@ def test_remote_reward_token_from_the_environment_never_from_the_config(monkeypa
         monkeypatch.setenv('OTHER_TOKEN', 'other')
         RemoteReward(url, token_env='OTHER_TOKEN')(images, PROMPTS)
         assert state['headers'][-1]['Authorization'] == 'Bearer other'
-        with pytest.warns(UserWarning, match="written to the work dir's config dump, the log and every checkpoint"):
-            RemoteReward(url, token='given')(images, PROMPTS)
-        assert state['headers'][-1]['Authorization'] == 'Bearer given'
+        # a token in the config would be in its dump, the log and every checkpoint: refused, the
+        # variable to set named, the token not repeated
+        for env, name in ((None, 'ARGRPO_REWARD_TOKEN'), ('OTHER_TOKEN', 'OTHER_TOKEN')):
+            with pytest.raises(ValueError, match=rf"RemoteReward\(token=\.\.\.\) is refused: a token in a config is "
+                                                 rf"written into the work dir's config dump, the log and every "
+                                                 rf"checkpoint's meta. Set the environment variable \${name} "):
+                RemoteReward(url, token='given-4f2a', **({} if env is None else dict(token_env=env)))
+        with pytest.raises(ValueError) as error:
+            RemoteReward(url, token='given-4f2a')
+        assert 'given-4f2a' not in str(error.value)
+        assert state['calls'] == 3
     monkeypatch.setenv('ARGRPO_REWARD_TOKEN', 'caf\u00e9')
     with pytest.raises(ValueError, match=r'\$ARGRPO_REWARD_TOKEN must be a non-empty string of printable ASCII'):
         RemoteReward('http://127.0.0.1:8600')

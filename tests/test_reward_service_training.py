@@ -114,3 +114,56 @@ def test_training_survives_a_restart_and_resumes_after_an_outage(tmp_path, vq_fi
         with open(path, 'rb') as f:
             assert TOKEN.encode() not in f.read(), path
     assert os.environ['ARGRPO_REWARD_TOKEN'] == TOKEN
+
+
+SECRET = 'config-secret-73d0'
+
+
+def secret_config(tmp_path) -> str:
+    """A training config whose RemoteReward is given a token (its judge's OpenAIVLM, behind
+    $ARGRPO_VLM_API_KEY, none): what must never reach a file."""
+    path = tmp_path / 'secret.py'
+    path.write_text(f'_base_ = [{CONFIG!r}]\n' + '''\
+model = dict(reward=dict(_delete_=True, type='WeightedSum', rewards=[
+    dict(type='GradientReward'),
+    dict(type='VLMJudge', backend=dict(type='OpenAIVLM', base_url='http://127.0.0.1:1/v1', model='m'),
+         questions=[dict(name='real', prompt='Is it a real photo? Answer yes or no.', answer='yes')]),
+    dict(type='RemoteReward', url='http://127.0.0.1:1', token_env='MY_TOKEN', token=SECRET)]))
+'''.replace('SECRET', repr(SECRET)))
+    return str(path)
+
+
+def test_a_token_or_key_in_a_config_is_refused_naming_it_and_the_variable_to_set(tmp_path):
+    from argrpo.utils.http import refuse_secrets
+    cfg = apis.load_config(secret_config(tmp_path), work_dir=str(tmp_path / 'run'))
+    with pytest.raises(ValueError, match=r"^RemoteReward\(token=\.\.\.\) \(at model\.reward\.rewards\[2\]\.token\) is "
+                                         r"refused: a token in a config is written into the work dir's config dump, "
+                                         r"the log and every checkpoint's meta. Set the environment variable "
+                                         r"\$MY_TOKEN instead") as error:
+        refuse_secrets(cfg)
+    assert SECRET not in str(error.value)
+    cfg.model.reward.rewards[2].token = None
+    cfg.model.reward.rewards[1].backend.api_key = SECRET
+    with pytest.raises(ValueError, match=r'^OpenAIVLM\(api_key=\.\.\.\) \(at model\.reward\.rewards\[1\]\.backend\.'
+                                         r'api_key\) is refused: an API key .* \$ARGRPO_VLM_API_KEY instead'):
+        refuse_secrets(cfg)
+    cfg.model.reward.rewards[1].backend.api_key = None
+    refuse_secrets(cfg)  # no secret left: nothing to say
+    refuse_secrets(apis.load_config(CONFIG))
+    assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.xfail(strict=True, reason='argrpo.apis builds the Runner, which logs the config (and writes it among '
+                                       'its visualizer files) before it builds RemoteReward, whose constructor '
+                                       'refuses the token: argrpo.apis.load_config has to call '
+                                       'argrpo.utils.http.refuse_secrets(cfg) first')
+def test_a_run_whose_config_holds_a_token_is_refused_before_anything_is_written(tmp_path):
+    work_dir = tmp_path / 'run'
+    try:
+        with pytest.raises(ValueError, match=r'RemoteReward\(token=\.\.\.\).* is refused.*\$MY_TOKEN'):
+            apis.train(apis.train_config(apis.load_config(secret_config(tmp_path), work_dir=str(work_dir))))
+    finally:
+        written = [p for p in glob.glob(str(work_dir / '**' / '*'), recursive=True) if osp.isfile(p)]
+        leaked = [p for p in written if SECRET.encode() in open(p, 'rb').read()]
+    assert not leaked, f'the token is in {leaked}'
+    assert not written, f'{written} were written'

@@ -423,9 +423,15 @@ def test_openai_backend_api_key_from_the_environment(server, monkeypatch):
     monkeypatch.setenv('ARGRPO_VLM_API_KEY', 'vlm-key')
     stub_backend(url).generate(ONE_IMAGE, ['q'])
     assert state['headers'][-1]['Authorization'] == 'Bearer vlm-key'
-    with pytest.warns(UserWarning, match='written to the work dir'):
-        stub_backend(url, api_key='given').generate(ONE_IMAGE, ['q'])
-    assert state['headers'][-1]['Authorization'] == 'Bearer given'
+    # a key in the config would be in its dump, the log and every checkpoint: refused, the
+    # variable to set named, the key not repeated
+    for env, name in ((None, 'ARGRPO_VLM_API_KEY'), ('MY_VLM_KEY', 'MY_VLM_KEY')):
+        with pytest.raises(ValueError, match=r"OpenAIVLM\(api_key=\.\.\.\) is refused: an API key in a config is "
+                                             r"written into the work dir's config dump, the log and every "
+                                             rf"checkpoint's meta. Set the environment variable \${name} ") as error:
+            stub_backend(url, api_key='given-9c1e', **({} if env is None else dict(api_key_env=env)))
+        assert 'given-9c1e' not in str(error.value)
+    assert state['calls'] == 2
     monkeypatch.setenv('ARGRPO_VLM_API_KEY', 'k\u00e9y')
     with pytest.raises(ValueError, match=r'\$ARGRPO_VLM_API_KEY must be a non-empty string of printable ASCII'):
         stub_backend(url)

@@ -44,7 +44,7 @@ def parse_args():
                         help="waitress's threads (the reward runs one at a time)")
     parser.add_argument('--max-batch', type=positive_int, help='score larger requests in chunks of this many images')
     parser.add_argument('--max-body-mb', type=positive_float, default=MAX_BODY / MiB,
-                        help='refuse (413) request bodies of this many MiB or more (default %(default)g)')
+                        help='refuse (413) request bodies over this many MiB (default %(default)g)')
     parser.add_argument('--max-pixels', type=positive_int, default=MAX_PIXELS,
                         help='refuse (413) requests of more images x height x width (default %(default)d)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',

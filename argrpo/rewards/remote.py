@@ -4,7 +4,6 @@ stay out of the training process. The wire format is ``argrpo.services.reward_se
 import base64
 import logging
 import time
-import warnings
 from typing import Dict, Optional, Sequence
 from urllib.parse import urlsplit
 
@@ -16,7 +15,8 @@ from torch import Tensor
 
 from argrpo.registry import REWARDS
 from argrpo.utils import to_uint8
-from argrpo.utils.http import DeadlineExceeded, DeadlineSession, is_finite_number, retry_after, strict_json, token_from
+from argrpo.utils.http import (DeadlineExceeded, DeadlineSession, is_finite_number, retry_after, secret_refused,
+                               strict_json, token_from)
 from .base import BaseReward
 
 TOKEN_ENV = 'ARGRPO_REWARD_TOKEN'
@@ -34,8 +34,8 @@ class RemoteReward(BaseReward):
             ``Authorization: Bearer <token>``), if it has one; unset or empty: no token. The
             token stays out of the config, and so out of the work dir's config dump, the log and
             every checkpoint's meta.
-        token: the token itself, for code that builds a RemoteReward; in a config it would be
-            written wherever the config is (a warning says so): use ``token_env``.
+        token: refused (``ValueError`` naming the variable to set): a token given here would be
+            written wherever the config is. Kept as an argument so that the error says so.
         timeout: seconds one attempt may take in all, from connecting to the last byte of the
             reply (not per read: a server that trickles its reply is cut off too).
         deadline: seconds one call (one batch) may take in all, retries and waits included.
@@ -69,9 +69,8 @@ class RemoteReward(BaseReward):
         if not (backoff >= 0 and max_backoff >= 0):
             raise ValueError(f'backoff and max_backoff must be >= 0, got {backoff!r} and {max_backoff!r}')
         if token is not None:
-            warnings.warn('RemoteReward(token=...) in a config is written to the work dir\'s config dump, the log '
-                          f'and every checkpoint: set ${token_env or TOKEN_ENV} and leave token out', stacklevel=2)
-        token = token_from(token, token_env, 'RemoteReward token')
+            raise secret_refused('RemoteReward', token_env)
+        token = token_from(token_env)
         self.url = url.rstrip('/')
         self.port = parts.port or (443 if parts.scheme == 'https' else 80)
         self.timeout, self.deadline, self.max_retries = timeout, deadline, max_retries

@@ -11,7 +11,6 @@ import io
 import math
 import os.path as osp
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence
 
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from argrpo.registry import VLM_BACKENDS
-from argrpo.utils.http import DeadlineSession, retry_after, strict_json, token_from
+from argrpo.utils.http import DeadlineSession, retry_after, secret_refused, strict_json, token_from
 
 DTYPES = ('float32', 'bfloat16', 'float16')
 
@@ -157,8 +156,8 @@ class OpenAIVLM(nn.Module):
         model: the served model's name.
         api_key_env: the environment variable holding the server's API key (sent as a bearer
             token when set and non-empty); the key stays out of the config and its dumps.
-        api_key: the key itself, for code that builds the backend (in a config it is written
-            wherever the config is: a warning says so).
+        api_key: refused (``ValueError`` naming the variable to set): a key given here would be
+            written wherever the config is. Kept as an argument so that the error says so.
         timeout: seconds one request may take in all, from connecting to the reply's last byte.
         deadline: seconds one question may take in all, retries and waits included.
         max_retries: further attempts after a connection error, a timeout, HTTP 5xx / 429 or a
@@ -186,10 +185,8 @@ class OpenAIVLM(nn.Module):
         if not (timeout > 0 and deadline > 0 and backoff >= 0 and max_backoff >= 0):
             raise ValueError('timeout and deadline must be positive, backoff and max_backoff >= 0')
         if api_key is not None:
-            warnings.warn('OpenAIVLM(api_key=...) in a config is written to the work dir\'s config dump, the log '
-                          f'and every checkpoint: set ${api_key_env or "ARGRPO_VLM_API_KEY"} and leave api_key out',
-                          stacklevel=2)
-        api_key = token_from(api_key or None, api_key_env, 'OpenAIVLM api_key')
+            raise secret_refused('OpenAIVLM', api_key_env)
+        api_key = token_from(api_key_env)
         self.url = base_url.rstrip('/') + '/chat/completions'
         self.model_name = model
         self.headers = {'Authorization': f'Bearer {api_key}'} if api_key else {}

@@ -13,16 +13,24 @@ The wire format is JSON with the images as base64 of their raw little-endian byt
 ``{"error": message}``: 400 for a malformed request (not JSON, nested too deep, a field of the
 wrong type or size, NaN or inf among float32 pixels), 401 for a missing or wrong token (header
 ``Authorization: Bearer <token>``, when the server has one), 413 for a request over the server's
-limits (``max_body`` bytes of body: refused by waitress before it is read; ``max_pixels`` images x
-height x width), 500 when the reward raises or scores NaN / inf. Every answer of the app is valid
-JSON (no bare NaN). The reward is built once and called under a lock (a GPU model is not
-thread-safe); waitress's threads receive and decode the requests of concurrent clients meanwhile.
+limits (``max_body`` bytes of body; ``max_pixels`` images x height x width), 500 when the reward
+raises or scores NaN / inf. Every answer is valid JSON (no bare NaN), waitress's own refusals
+included. The reward is built once and called under a lock (a GPU model is not thread-safe);
+waitress's threads receive and decode the requests of concurrent clients meanwhile.
+
+The body limit, without ever holding an oversize body in memory: waitress receives a whole request
+before the app sees it, keeping a body of more than ``inbuf_overflow`` bytes (512 KiB) in a
+temporary file (``tempfile.TemporaryFile``: ``$TMPDIR``, else ``/tmp``), not in memory; it refuses
+unread a body of ``max_body + WAITRESS_SLACK`` bytes or more (from ``Content-Length``, or as a
+chunked body grows). The app refuses a body over ``max_body`` bytes from its ``Content-Length``
+before reading any of it, and reads at most ``max_body + 1`` bytes of a body without one.
 """
 import base64
 import binascii
 import hmac
 import ipaddress
 import itertools
+import json
 import math
 import threading
 import warnings
@@ -35,7 +43,8 @@ from flask import Flask, abort, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from mmengine.config import Config
 from torch import Tensor
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from waitress.task import ErrorTask
+from werkzeug.exceptions import HTTPException
 
 from argrpo.rewards import BaseReward, WeightedSum
 from argrpo.utils import from_uint8
@@ -45,6 +54,7 @@ DTYPES = {'uint8': np.dtype('u1'), 'float32': np.dtype('<f4')}
 MiB = 2 ** 20
 MAX_BODY = 256 * MiB  # bytes of one request's body: a batch of ~1000 uint8 images of 256 x 256
 MAX_PIXELS = 2 ** 26  # images x height x width of one request: 1024 images of 256 x 256, 256 of 512 x 512
+WAITRESS_SLACK = MiB  # waitress reads (to a temporary file) this much past the app's limit, so that the app answers
 
 
 class TooLarge(ValueError):
@@ -58,6 +68,31 @@ def reward_config(cfg: Config) -> dict:
     if reward is None:
         raise KeyError(f'{cfg.filename} has neither `reward` nor `model.reward`: say which reward to serve')
     return reward
+
+
+def too_large(max_body: int, size: Optional[int] = None) -> str:
+    """What a 413 for the body says: the limit, and what to do."""
+    body = 'the body' if size is None else f'the body of {size} bytes'
+    return f'{body} is over this server\'s limit of {max_body} bytes (its --max-body-mb): send smaller batches'
+
+
+def read_body(max_body: int) -> bytes:
+    """The body of the current request, refused (413) when over ``max_body`` bytes: from its
+    ``Content-Length`` before any of it is read; without one (a chunked body a server passes on
+    as it comes), after at most ``max_body + 1`` bytes are read."""
+    size = request.content_length
+    if size is not None and size > max_body:
+        abort(413, too_large(max_body, size))
+    stream, parts, got = request.stream, [], 0
+    while got <= max_body:
+        part = stream.read(max_body + 1 - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    if got > max_body:
+        abort(413, too_large(max_body))
+    return parts[0] if len(parts) == 1 else b''.join(parts)
 
 
 def _short(value: Any) -> str:
@@ -158,7 +193,8 @@ def create_app(reward: BaseReward, token: Optional[str] = None, max_batch: Optio
     ``/score``; with ``token`` set (non-empty printable ASCII without spaces), ``/score`` wants
     ``Authorization: Bearer <token>``; ``max_batch`` splits larger requests into calls of at
     most that many images; ``max_body`` (bytes) and ``max_pixels`` (images x height x width)
-    bound one request (413 beyond them; ``serve`` gives waitress the same body limit)."""
+    bound one request (413 beyond them, the limit named; ``serve`` and ``BackgroundServer`` have
+    waitress refuse bodies of ``max_body + WAITRESS_SLACK`` bytes or more unread)."""
     if token is not None:
         check_token(token, 'the reward server\'s token')
     for what, value in (('max_batch', max_batch), ('max_body', max_body), ('max_pixels', max_pixels)):
@@ -170,15 +206,12 @@ def create_app(reward: BaseReward, token: Optional[str] = None, max_batch: Optio
     app = Flask(__name__)
     app.json = _StrictJSON(app)
     app.extensions['argrpo_reward'] = reward
-    app.config.update(REWARD_TOKEN=token, MAX_CONTENT_LENGTH=max_body, REWARD_MAX_PIXELS=max_pixels)
+    app.config.update(REWARD_TOKEN=token, REWARD_MAX_BODY=max_body, REWARD_MAX_PIXELS=max_pixels)
     limits = dict(max_body=max_body, max_pixels=max_pixels, max_batch=max_batch)
     lock = threading.Lock()
 
     @app.errorhandler(HTTPException)
     def as_json(error: HTTPException):
-        if isinstance(error, RequestEntityTooLarge) and error.description == RequestEntityTooLarge.description:
-            error.description = (f'the body is over this server\'s limit of {max_body} bytes (its --max-body-mb): '
-                                 'send smaller batches')
         return jsonify(error=error.description), error.code
 
     @app.errorhandler(Exception)
@@ -196,11 +229,9 @@ def create_app(reward: BaseReward, token: Optional[str] = None, max_batch: Optio
                 request.headers.get('Authorization', '').encode(), f'Bearer {token}'.encode()):
             abort(401, 'missing or wrong token: send the header "Authorization: Bearer <token>" '
                        'with the token the server was started with')
-        if request.content_length is not None and request.content_length > max_body:
-            abort(413, f'the body is {request.content_length} bytes, over this server\'s limit of {max_body} '
-                       'bytes (its --max-body-mb): send smaller batches')
+        data = read_body(max_body)
         try:
-            body = strict_json(request.get_data(cache=False))
+            body = strict_json(data)
         except (ValueError, UnicodeDecodeError) as e:
             abort(400, f'the body must be a JSON object {{"prompts": [...], "images": {{...}}}}: {e}')
         try:
@@ -210,7 +241,7 @@ def create_app(reward: BaseReward, token: Optional[str] = None, max_batch: Optio
         except ValueError as e:
             abort(400, str(e))
         finally:
-            del body
+            del body, data
         try:
             with lock:
                 components, combined = _score(reward, images, prompts, max_batch)
@@ -237,11 +268,36 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _json_errors(max_body: int):
+    """waitress's error task (its own 400, 413, 431, 500, 501: plain text) answering
+    ``{"error": message}``; a 413 names the app's limit ``max_body``."""
+    class JSONErrorTask(ErrorTask):
+        def execute(self):
+            error = self.request.error
+            message = too_large(max_body) if error.code == 413 else f'{error.reason}: {error.body}'
+            body = json.dumps({'error': message}).encode()
+            self.status = f'{error.code} {error.reason}'
+            self.response_headers.append(('Content-Type', 'application/json'))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    return JSONErrorTask
+
+
 def _waitress_server(app: Flask, host: str, port: int, threads: int, **adjustments):
-    """waitress's server for ``app``, refusing (413, before reading it) a body of the app's
-    ``MAX_CONTENT_LENGTH`` bytes or more."""
-    adjustments.setdefault('max_request_body_size', app.config.get('MAX_CONTENT_LENGTH') or MAX_BODY)
-    return waitress.create_server(app, host=host, port=port, threads=threads, **adjustments)
+    """waitress's server for ``app``: it refuses (413, before reading it) a body of the app's
+    ``max_body`` plus ``WAITRESS_SLACK`` bytes or more (the app answers those over ``max_body``),
+    and its own errors are JSON too."""
+    max_body = app.config.get('REWARD_MAX_BODY') or MAX_BODY
+    adjustments.setdefault('max_request_body_size', max_body + WAITRESS_SLACK)
+    server = waitress.create_server(app, host=host, port=port, threads=threads, **adjustments)
+    listeners = [server] if hasattr(server, 'channel_class') else \
+        [s for s in server.map.values() if hasattr(s, 'channel_class')]  # one per address (MultiSocketServer)
+    for listener in listeners:
+        listener.channel_class = type('JSONChannel', (listener.channel_class,),
+                                      {'error_task_class': _json_errors(max_body)})
+    return server
 
 
 def serve(app: Flask, host: str = '127.0.0.1', port: int = 8600, threads: int = 4,

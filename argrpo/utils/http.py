@@ -1,5 +1,6 @@
 """What the HTTP clients of argrpo share (``RemoteReward``, ``OpenAIVLM``): a total deadline per
-request, the wait a 429 or 503 asks for, strict JSON and the bearer tokens they send.
+request, the wait a 429 or 503 asks for, strict JSON and the bearer tokens they send (read from
+environment variables only: a token in a config is refused, ``refuse_secrets``).
 
 requests' ``timeout`` bounds each socket operation, not a request: a server that trickles its
 reply (a byte every 0.4 s against ``timeout=1``) holds the client as long as it likes.
@@ -183,9 +184,46 @@ def check_token(token: str, what: str) -> str:
     return token
 
 
-def token_from(token: Optional[str], env: Optional[str], what: str) -> Optional[str]:
-    """The token given, else ``$env`` when set and non-empty, else None; checked."""
-    if token is None and env:
-        token = os.environ.get(env) or None
-        what = f'${env}'
-    return None if token is None else check_token(token, what)
+# the secrets a config may not hold: type -> (argument, the argument naming its variable, the variable's default, what)
+SECRETS = {'RemoteReward': ('token', 'token_env', 'ARGRPO_REWARD_TOKEN', 'a token'),
+           'OpenAIVLM': ('api_key', 'api_key_env', 'ARGRPO_VLM_API_KEY', 'an API key')}
+
+
+def secret_refused(kind: str, env: Optional[str] = None, where: Optional[str] = None) -> ValueError:
+    """The error for a ``kind`` (a key of ``SECRETS``) given its secret as an argument (at
+    ``where`` in a config): it would be written into the work dir's config dump, the log and
+    every checkpoint's meta. The message names the variable to set (``env``, else the
+    default) and never the secret."""
+    key, env_key, default, what = SECRETS[kind]
+    env = env or default
+    at = f' (at {where})' if where else ''
+    return ValueError(f'{kind}({key}=...){at} is refused: {what} in a config is written into the work dir\'s config '
+                      f'dump, the log and every checkpoint\'s meta. Set the environment variable ${env} instead '
+                      f'({kind} reads the variable named by {env_key}, {default!r} by default) and leave {key} out')
+
+
+def refuse_secrets(cfg: Any, where: str = '') -> None:
+    """``secret_refused`` for the first ``RemoteReward`` / ``OpenAIVLM`` in ``cfg`` (an MMEngine
+    ``Config``, or any nesting of dicts and lists) given its token or API key, naming where it
+    is (``model.reward.rewards[3].token``): call it on a run's config before a Runner writes any
+    of it (MMEngine's Runner logs the config, and writes it among its visualizer's files, before
+    it builds the model)."""
+    if not isinstance(cfg, (dict, list, tuple)) and callable(getattr(cfg, 'to_dict', None)):
+        cfg = cfg.to_dict()  # an mmengine Config
+    if isinstance(cfg, dict):
+        kind = cfg.get('type')
+        kind = getattr(kind, '__name__', kind)
+        kind = kind.rsplit('.', 1)[-1] if isinstance(kind, str) else None  # 'argrpo.RemoteReward' too
+        if kind in SECRETS and cfg.get(SECRETS[kind][0]) is not None:
+            raise secret_refused(kind, cfg.get(SECRETS[kind][1]), f'{where}.{SECRETS[kind][0]}'.lstrip('.'))
+        for key, value in cfg.items():
+            refuse_secrets(value, f'{where}.{key}'.lstrip('.'))
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            refuse_secrets(value, f'{where}[{i}]')
+
+
+def token_from(env: Optional[str]) -> Optional[str]:
+    """``$env`` when set and non-empty, else None (also when ``env`` is None); checked."""
+    token = os.environ.get(env) if env else None
+    return check_token(token, f'${env}') if token else None

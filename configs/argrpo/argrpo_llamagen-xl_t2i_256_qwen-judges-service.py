@@ -3,8 +3,9 @@
 #   python tools/reward_server.py configs/reward_services/qwen2.5-vl-3b_judges.py --port 8600 --device cuda:4
 # With rollout_chunk set, the judges score chunk k while chunk k+1 is sampled. A token, if the
 # server has one, comes from $ARGRPO_REWARD_TOKEN on both sides (never from this file: a config is
-# copied into the work dir, the log and every checkpoint). A restart of the server within about a
-# minute is waited for (docs/user_guides/reward_services_hardening.md).
+# copied into the work dir, the log and every checkpoint, and RemoteReward(token=...) is refused).
+# A restart of the server within about a minute is waited for
+# (docs/user_guides/reward_services_hardening.md).
 _base_ = ['./argrpo_llamagen-xl_t2i_256.py']
 model = dict(
     reward=dict(
