@@ -153,10 +153,6 @@ def test_a_token_or_key_in_a_config_is_refused_naming_it_and_the_variable_to_set
     assert not (tmp_path / 'run').exists()
 
 
-@pytest.mark.xfail(strict=True, reason='argrpo.apis builds the Runner, which logs the config (and writes it among '
-                                       'its visualizer files) before it builds RemoteReward, whose constructor '
-                                       'refuses the token: argrpo.apis.load_config has to call '
-                                       'argrpo.utils.http.refuse_secrets(cfg) first')
 def test_a_run_whose_config_holds_a_token_is_refused_before_anything_is_written(tmp_path):
     work_dir = tmp_path / 'run'
     try:

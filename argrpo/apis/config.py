@@ -6,15 +6,19 @@ from typing import Optional
 
 from mmengine.config import Config, DictAction
 
+from argrpo.utils.http import refuse_secrets
+
 
 def load_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
                 launcher: str = 'none', work_subdir: str = '') -> Config:
     """The config file ``config`` with ``cfg_options`` merged in ({'key.sub': value}), its
     ``launcher``, and its ``work_dir``: the given one, else the config's, else
-    work_dirs/<config name>[/<work_subdir>]."""
+    work_dirs/<config name>[/<work_subdir>]. A reward service token or API key written in it is
+    refused (see ``argrpo.utils.http.refuse_secrets``)."""
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    refuse_secrets(cfg)  # a token in a config would be written to the log, the work dir and every checkpoint
     cfg.launcher = launcher
     cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(config))[0], work_subdir)
