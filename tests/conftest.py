@@ -28,3 +28,14 @@ def save_llamagen(tmp_path):
         torch.save({wrapper: state} if wrapper else state, path)
         return str(path)
     return save
+
+
+@pytest.fixture(scope='module')
+def extractor_cfg(tmp_path_factory):
+    """A timm feature extractor (test_resnet, 96-d pooled features) from a state dict file."""
+    import timm
+    path = tmp_path_factory.mktemp('timm') / 'test_resnet.pth'
+    torch.manual_seed(0)
+    torch.save(timm.create_model('test_resnet', pretrained=False, num_classes=5).state_dict(), path)
+    return dict(type='TimmFeatures', model_name='test_resnet', checkpoint=str(path),
+                model_options=dict(num_classes=5), image_size=64)

@@ -20,16 +20,6 @@ NAMES = ['cat', 'dog', 'fox']
 
 
 @pytest.fixture(scope='module')
-def extractor_cfg(tmp_path_factory):
-    import timm
-    path = tmp_path_factory.mktemp('timm') / 'test_resnet.pth'
-    torch.manual_seed(0)
-    torch.save(timm.create_model('test_resnet', pretrained=False, num_classes=5).state_dict(), path)
-    return dict(type='TimmFeatures', model_name='test_resnet', checkpoint=str(path),
-                model_options=dict(num_classes=5), image_size=64)
-
-
-@pytest.fixture(scope='module')
 def labeled(tmp_path_factory):
     """An ADM-style labeled batch: 3 classes x 10 images (each class its own tint), labels in arr_1."""
     rng = np.random.default_rng(0)

@@ -13,16 +13,6 @@ DIM = 96  # test_resnet's pooled features
 
 
 @pytest.fixture(scope='module')
-def extractor_cfg(tmp_path_factory):
-    import timm
-    path = tmp_path_factory.mktemp('timm') / 'test_resnet.pth'
-    torch.manual_seed(0)
-    torch.save(timm.create_model('test_resnet', pretrained=False, num_classes=5).state_dict(), path)
-    return dict(type='TimmFeatures', model_name='test_resnet', checkpoint=str(path),
-                model_options=dict(num_classes=5), image_size=64)
-
-
-@pytest.fixture(scope='module')
 def real(extractor_cfg, tmp_path_factory):
     """A features file of 'real' samples of a known Gaussian: (path, mixing matrix, mean)."""
     rng = np.random.default_rng(0)

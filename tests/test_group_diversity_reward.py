@@ -10,16 +10,6 @@ import torch
 from argrpo.registry import REWARDS
 
 
-@pytest.fixture(scope='module')
-def extractor_cfg(tmp_path_factory):
-    import timm
-    path = tmp_path_factory.mktemp('timm') / 'test_resnet.pth'
-    torch.manual_seed(0)
-    torch.save(timm.create_model('test_resnet', pretrained=False, num_classes=5).state_dict(), path)
-    return dict(type='TimmFeatures', model_name='test_resnet', checkpoint=str(path),
-                model_options=dict(num_classes=5), image_size=64)
-
-
 def build(extractor_cfg, **kwargs):
     return REWARDS.build(dict(type='GroupDiversity', feature_extractor=extractor_cfg, **kwargs))
 
