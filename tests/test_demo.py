@@ -63,6 +63,9 @@ def test_from_scratch_trains_every_stage_and_its_files_load(tmp_path, demo):
     stamp = (tmp_path / 'gpt' / 'gpt.pt').stat().st_mtime_ns
     demo['main'](short)
     assert (tmp_path / 'gpt' / 'gpt.pt').stat().st_mtime_ns == stamp
+    # the shipped models in this work dir would reuse runs of other models: refused before any work
+    with pytest.raises(SystemExit, match='grpo_c2i_seed0 was made from other supervised models'):
+        demo['main'](['--work-dir', str(tmp_path)])
 
 
 def test_figure_rows_take_each_prompts_first_samples(demo):

@@ -209,9 +209,26 @@ def train_from_scratch(args, task: dict, work_dir: str, timings: Dict[str, float
                          seconds=round(timings[name], 1), **provenance)
 
 
-def evaluate(config: str, checkpoint: str, work_dir: str, options: dict,
-             timings: Dict[str, float]) -> Dict[str, float]:
+def claim(run_dir: str, models_id: str) -> None:
+    """Mark ``run_dir`` as made from the models ``models_id``; an error if it was made from others
+    (a GRPO run or an evaluation is reused only for the models it was made from)."""
+    marker = osp.join(run_dir, 'models.txt')
+    if osp.isfile(marker):
+        with open(marker) as f:
+            made_from = f.read().strip()
+        if made_from != models_id:
+            raise SystemExit(f'{run_dir} was made from other supervised models (GPT sha256 {made_from}..., now '
+                             f'{models_id}...): give another --work-dir')
+        return
+    os.makedirs(run_dir, exist_ok=True)
+    with open(marker, 'w') as f:
+        f.write(models_id + '\n')
+
+
+def evaluate(config: str, checkpoint: str, work_dir: str, options: dict, timings: Dict[str, float],
+             models_id: str) -> Dict[str, float]:
     """The metrics of ``checkpoint`` (every sample kept in samples.npz); reused when done before."""
+    claim(work_dir, models_id)
     if osp.isfile(osp.join(work_dir, 'metrics.json')) and osp.isfile(osp.join(work_dir, 'samples.npz')):
         with open(osp.join(work_dir, 'metrics.json')) as f:
             return json.load(f)
@@ -322,6 +339,8 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
         model_zoo.check(models, task_files(task), f'python tools/demo.py --from-scratch --task {args.task}')
         print(f'[demo] supervised stages: {models} (checked against its manifest)', flush=True)
 
+    sft = osp.join(models, task['sft'])
+    models_id = model_zoo.sha256(sft)[:16]
     tag = f'{args.task}_seed{args.seed}' if variant == 'baseline' else f'{args.task}_{variant}_seed{args.seed}'
     grpo_config, grpo_dir = osp.join(CONFIGS, task['grpo'][variant]), osp.join(work_dir, f'grpo_{tag}')
     model = Config.fromfile(grpo_config).model
@@ -331,6 +350,7 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
         grpo_options.update({'train_cfg.max_iters': args.grpo_iters,
                              'default_hooks.checkpoint.interval': args.grpo_iters})
     last = osp.join(grpo_dir, 'last_checkpoint')
+    claim(grpo_dir, models_id)
     if not osp.isfile(last):
         train_stage('grpo', grpo_config, grpo_dir, grpo_options, timings)
     with open(last) as f:
@@ -339,14 +359,13 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     # the SFT model sampled as this variant samples (with its CFG scale), shared by variants and seeds
     before_dir = osp.join(work_dir, f'eval_{args.task}_before' + (f'_cfg{cfg_scale:g}' if cfg_scale > 1 else ''))
     after_dir = osp.join(work_dir, f'eval_{tag}')
-    sft = osp.join(models, task['sft'])
-    before = evaluate(grpo_config, sft, before_dir, args.cfg_options, timings)
-    after = evaluate(grpo_config, grpo_checkpoint, after_dir, args.cfg_options, timings)
+    before = evaluate(grpo_config, sft, before_dir, args.cfg_options, timings, models_id)
+    after = evaluate(grpo_config, grpo_checkpoint, after_dir, args.cfg_options, timings, models_id)
     rows = task['rows'] + COMMON_ROWS
     if 'novel' in task:
         options = {**args.cfg_options, **task['novel']}
-        novel_before = evaluate(grpo_config, sft, before_dir + '_novel', options, timings)
-        novel_after = evaluate(grpo_config, grpo_checkpoint, after_dir + '_novel', options, timings)
+        novel_before = evaluate(grpo_config, sft, before_dir + '_novel', options, timings, models_id)
+        novel_after = evaluate(grpo_config, grpo_checkpoint, after_dir + '_novel', options, timings, models_id)
         before.update({f'novel/{k}': v for k, v in novel_before.items()})
         after.update({f'novel/{k}': v for k, v in novel_after.items()})
         rows = rows + [(f'novel/{key}', f'{label}, new captions') for key, label in task['rows'] if 'heldout' in key]
@@ -368,7 +387,7 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
         f.write(f'{result}\nCPU: {cpu}. Seconds (stages run now; reused ones are not listed): {stages}.\n')
     with open(osp.join(work_dir, f'results_{tag}.json'), 'w') as f:
         json.dump(dict(task=args.task, variant=variant, seed=args.seed, cfg_scale=cfg_scale,
-                       models=model_zoo.sha256(sft)[:16], stage_iters=args.stage_iters, grpo_iters=args.grpo_iters,
+                       models=models_id, stage_iters=args.stage_iters, grpo_iters=args.grpo_iters,
                        before=before, after=after, cpu=cpu, seconds=timings), f, indent=2)
     print(f'\n[demo] {args.task}, {args.variant} GRPO, seed {args.seed}, on {cpu}\n[demo] seconds: {stages}\n{result}'
           f'[demo] before/after: {picture}\n[demo] curves: {plot}', flush=True)
