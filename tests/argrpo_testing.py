@@ -1,4 +1,5 @@
 """Helpers shared by the tests (importable thanks to ``pythonpath = tests`` in pytest.ini)."""
+import numpy as np
 import torch
 
 from argrpo.registry import MODELS
@@ -29,3 +30,18 @@ def tiny_grpo_model(**kwargs):
     kwargs.setdefault('reward', dict(type='GradientReward'))
     kwargs.setdefault('sampler', dict(type='TokenSampler'))
     return MODELS.build(dict(type='ARGRPOModel', tokenizer=TINY_VQ, **kwargs))
+
+
+# independent computations the distribution rewards are checked against
+def direct_fd(mu1, s1, mu2, s2):
+    """Fréchet distance with tr((s1 s2)^1/2) from the eigenvalues of the product itself."""
+    root_trace = np.sqrt(np.linalg.eigvals(s1 @ s2).real.clip(min=0)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * root_trace)
+
+
+def mixture(a, running, batch):
+    """Moments of a * running + (1 - a) * batch through the raw second moments."""
+    (mu_r, c_r), (mu_b, c_b) = running, batch
+    mu = a * mu_r + (1 - a) * mu_b
+    second = a * (c_r + np.outer(mu_r, mu_r)) + (1 - a) * (c_b + np.outer(mu_b, mu_b))
+    return mu, second - np.outer(mu, mu)

@@ -3,7 +3,7 @@ removed, the running moments, its place in WeightedSum, and its state across a c
 import numpy as np
 import pytest
 import torch
-from argrpo_testing import tiny_grpo_model
+from argrpo_testing import direct_fd, mixture, tiny_grpo_model
 from mmengine.runner.checkpoint import load_state_dict
 
 from argrpo.registry import FEATURE_EXTRACTORS, REWARDS
@@ -25,20 +25,6 @@ def real(extractor_cfg, tmp_path_factory):
 
 def build(extractor_cfg, reference, **kwargs):
     return REWARDS.build(dict(type='LeaveOneOutFID', feature_extractor=extractor_cfg, reference=reference, **kwargs))
-
-
-def direct_fd(mu1, s1, mu2, s2):
-    """Fréchet distance with tr((s1 s2)^1/2) from the eigenvalues of the product itself."""
-    root_trace = np.sqrt(np.linalg.eigvals(s1 @ s2).real.clip(min=0)).sum()
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * root_trace)
-
-
-def mixture(a, running, batch):
-    """Moments of a * running + (1 - a) * batch through the raw second moments."""
-    (mu_r, c_r), (mu_b, c_b) = running, batch
-    mu = a * mu_r + (1 - a) * mu_b
-    second = a * (c_r + np.outer(mu_r, mu_r)) + (1 - a) * (c_b + np.outer(mu_b, mu_b))
-    return mu, second - np.outer(mu, mu)
 
 
 def direct_rewards(features, real_pool, a=0.0, running=None):

@@ -8,46 +8,17 @@ import torch
 from mmengine.dist import all_gather, get_rank, get_world_size
 from torch import Tensor
 
-from argrpo.evaluation.functional import feature_statistics, frechet_distance, psd_sqrt
+from argrpo.evaluation.functional import feature_statistics, psd_sqrt
 from argrpo.evaluation.reference import load_reference
 from argrpo.registry import DATASETS, FEATURE_EXTRACTORS, REWARDS
 from argrpo.utils import from_uint8, to_uint8
 from .base import BaseReward
+from .distribution import leave_one_out_fd
 
 HOW_TO_GET = ('Give the real images with their prompts: an .npz with arr_0 (uint8 NHWC images) and either '
               'prompts (one string per image) or arr_1 (class ids, as ADM\'s labeled reference batches such as '
               'VIRTUAL_imagenet256_labeled.npz hold them; give class_names and template to make the prompts), '
               'or a DATASETS config whose items hold image ([3, H, W] in [-1, 1]) and prompt (or label).')
-
-
-Moments = Tuple[np.ndarray, np.ndarray]  # mean [D], covariance [D, D]
-
-
-def blend(running: Moments, batch: Moments, a: float) -> Moments:
-    """The moments of ``a * running + (1 - a) * batch`` (an EMA of the first and second moments)."""
-    (run_mean, run_cov), (mean, cov) = running, batch
-    shift = mean - run_mean
-    return a * run_mean + (1 - a) * mean, a * run_cov + (1 - a) * cov + a * (1 - a) * np.outer(shift, shift)
-
-
-def leave_one_out_fd(features: np.ndarray, real: Tuple[np.ndarray, np.ndarray, np.ndarray], running: Moments,
-                     a: float) -> Tuple[np.ndarray, Moments]:
-    """``FD(G without i) - FD(G)`` for each of ``n >= 3`` features [n, D], ``G`` the blend of the
-    running moments (weight ``a``) and those of the features (rank-one downdates without ``i``),
-    ``FD`` the Fréchet distance to the real (mean, covariance, its square root); and the moments
-    of ``G`` with every sample."""
-    mu_real, sigma_real, root = real
-    n = len(features)
-    mean = features.mean(0)
-    dev = features - mean
-    scatter = dev.T @ dev
-    everything = blend(running, (mean, scatter / (n - 1)), a)
-    fd_all = frechet_distance(mu_real, sigma_real, *everything, root)
-    rewards = np.empty(n)
-    for i, d in enumerate(dev):
-        without = blend(running, (mean - d / (n - 1), (scatter - n / (n - 1) * np.outer(d, d)) / (n - 2)), a)
-        rewards[i] = frechet_distance(mu_real, sigma_real, *without, root) - fd_all
-    return rewards, everything
 
 
 @REWARDS.register_module()

@@ -19,6 +19,36 @@ HOW_TO_GET = ('Give real images as an ADM-style .npz (arr_0: uint8 NHWC; the sha
               'computed with feature_extractor on first use and cached next to them (or in cache_dir).')
 
 
+Moments = Tuple[np.ndarray, np.ndarray]  # mean [D], covariance [D, D]
+
+
+def blend(running: Moments, batch: Moments, a: float) -> Moments:
+    """The moments of ``a * running + (1 - a) * batch`` (an EMA of the first and second moments)."""
+    (run_mean, run_cov), (mean, cov) = running, batch
+    shift = mean - run_mean
+    return a * run_mean + (1 - a) * mean, a * run_cov + (1 - a) * cov + a * (1 - a) * np.outer(shift, shift)
+
+
+def leave_one_out_fd(features: np.ndarray, real: Tuple[np.ndarray, np.ndarray, np.ndarray], running: Moments,
+                     a: float) -> Tuple[np.ndarray, Moments]:
+    """``FD(G without i) - FD(G)`` for each of ``n >= 3`` features [n, D], ``G`` the blend of the
+    running moments (weight ``a``) and those of the features (rank-one downdates without ``i``),
+    ``FD`` the Fréchet distance to the real (mean, covariance, its square root); and the moments
+    of ``G`` with every sample."""
+    mu_real, sigma_real, root = real
+    n = len(features)
+    mean = features.mean(0)
+    dev = features - mean
+    scatter = dev.T @ dev
+    everything = blend(running, (mean, scatter / (n - 1)), a)
+    fd_all = frechet_distance(mu_real, sigma_real, *everything, root)
+    rewards = np.empty(n)
+    for i, d in enumerate(dev):
+        without = blend(running, (mean - d / (n - 1), (scatter - n / (n - 1) * np.outer(d, d)) / (n - 2)), a)
+        rewards[i] = frechet_distance(mu_real, sigma_real, *without, root) - fd_all
+    return rewards, everything
+
+
 @REWARDS.register_module()
 class LeaveOneOutFID(BaseReward):
     """``scale * (FD(G without i) - FD(G))`` for sample ``i``: positive when the sample pulls the
@@ -87,32 +117,18 @@ class LeaveOneOutFID(BaseReward):
             self._real = (ref.mu, ref.sigma, psd_sqrt(ref.sigma))
         return self._real
 
-    def _blend(self, mean: np.ndarray, cov: np.ndarray, a: float) -> Tuple[np.ndarray, np.ndarray]:
-        """The moments of ``a * running + (1 - a) * batch``."""
-        run_mean, run_cov = self.running_mean.cpu().numpy(), self.running_cov.cpu().numpy()
-        shift = mean - run_mean
-        return a * run_mean + (1 - a) * mean, a * run_cov + (1 - a) * cov + a * (1 - a) * np.outer(shift, shift)
-
     @torch.no_grad()
     def leave_one_out(self, features: np.ndarray) -> np.ndarray:
         """Rewards [n] of features [n, D]; then the running moments absorb the batch."""
-        mu_real, sigma_real, root = self.real_statistics()
+        real = self.real_statistics()
         features = np.asarray(features, dtype=np.float64)
-        n = len(features)
-        if features.ndim != 2 or features.shape[1] != len(mu_real) or n < 3:
-            raise ValueError(f'leave-one-out statistics need features [n >= 3, {len(mu_real)}], got {features.shape}')
+        if features.ndim != 2 or features.shape[1] != len(real[0]) or len(features) < 3:
+            raise ValueError(f'leave-one-out statistics need features [n >= 3, {len(real[0])}], got {features.shape}')
         a = self.ema if self.count > 0 else 0.0
-        mean = features.mean(0)
-        dev = features - mean
-        scatter = dev.T @ dev
-        mu_all, cov_all = self._blend(mean, scatter / (n - 1), a)
-        fd_all = frechet_distance(mu_real, sigma_real, mu_all, cov_all, root)
-        rewards = np.empty(n)
-        for i, d in enumerate(dev):
-            without = self._blend(mean - d / (n - 1), (scatter - n / (n - 1) * np.outer(d, d)) / (n - 2), a)
-            rewards[i] = frechet_distance(mu_real, sigma_real, *without, root) - fd_all
-        self.running_mean.copy_(torch.from_numpy(mu_all))
-        self.running_cov.copy_(torch.from_numpy(cov_all))
+        running = (self.running_mean.cpu().numpy(), self.running_cov.cpu().numpy())
+        rewards, (mean, cov) = leave_one_out_fd(features, real, running, a)
+        self.running_mean.copy_(torch.from_numpy(mean))
+        self.running_cov.copy_(torch.from_numpy(cov))
         self.count += 1
         return self.scale * rewards
 
