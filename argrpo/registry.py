@@ -5,8 +5,9 @@ Children of MMEngine's root registries (scope 'argrpo'), so that a Runner with
 DATASETS, DATA_SAMPLERS, HOOKS, LOOPS, METRICS hold argrpo's; the other MMEngine kinds a run
 builds (optimizers, schedulers, visualizers, ...) get a child too, where argrpo's would go, so
 that MMEngine finds the scope in every registry tree it searches. TOKENIZERS, GENERATORS,
-SAMPLERS, REWARDS, VLM_BACKENDS (the models that answer a VLM judge), ALGORITHMS and
-FEATURE_EXTRACTORS (the backbones of evaluation metrics) are argrpo's own kinds. Each registry
+SAMPLERS, REWARDS, VLM_BACKENDS (the models that answer a VLM judge), ALGORITHMS,
+FEATURE_EXTRACTORS (the backbones of evaluation metrics) and DETECTORS (the instance detectors of
+GenEval) are argrpo's own kinds. Each registry
 names the package it imports on first use (``locations``), so a config needs no
 ``custom_imports``.
 """
@@ -83,3 +84,4 @@ REWARDS = _own('reward', 'rewards')
 VLM_BACKENDS = _own('VLM backend', 'rewards')
 ALGORITHMS = _own('algorithm', 'algorithms')
 FEATURE_EXTRACTORS = _own('feature extractor', 'evaluation')
+DETECTORS = _own('object detector', 'detectors')
