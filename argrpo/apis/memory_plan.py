@@ -58,7 +58,8 @@ LORA_DEFAULT = dict(r=16, target_modules=('wqkv', 'wo', 'w1', 'w2', 'w3'))  # ar
 # published parameter counts of the reward models argrpo's configs use, by (type, arch or metric)
 REWARD_PARAMS = {
     ('CLIPScore', 'ViT-B-32'): (151_277_313, 4), ('CLIPRealism', 'ViT-B-32'): (151_277_313, 4),
-    ('CLIPScore', 'ViT-L-14'): (427_616_513, 4), ('HPSv2', 'ViT-H-14'): (986_109_121, 4),
+    ('CLIPScore', 'ViT-B-32-quickgelu'): (151_277_313, 4), ('CLIPRealism', 'ViT-B-32-quickgelu'): (151_277_313, 4),
+    ('CLIPScore', 'ViT-L-14'): (427_616_513, 4), ('CLIPScore', 'ViT-L-14-quickgelu'): (427_616_513, 4), ('HPSv2', 'ViT-H-14'): (986_109_121, 4),
     ('IQAReward', 'maniqa'): (135_750_000, 4), ('VLMJudge', None): (3_754_622_976, 2),
     ('RemoteReward', None): (0, 4), ('GradientReward', None): (0, 4),
 }

@@ -12,7 +12,7 @@ test_evaluator = [
                                 checkpoint='checkpoints/fid/pt_inception-2015-12-05-6726825d.pth'),
          # from the guided-diffusion evaluations (ADM); features are cached next to it
          reference='data/imagenet/VIRTUAL_imagenet256_labeled.npz'),
-    dict(type='RewardMetric', reward=dict(type='CLIPScore', name='clip', arch='ViT-B-32',
+    dict(type='RewardMetric', reward=dict(type='CLIPScore', name='clip', arch='ViT-B-32-quickgelu',
                                           checkpoint='checkpoints/clip/ViT-B-32-openai.bin')),
 ]
 test_cfg = dict(type='TestLoop')

@@ -7,7 +7,7 @@ test_dataloader = dict(
     dataset=dict(type='PromptFileDataset', path='data/drawbench/prompts.txt', repeat=4))
 test_evaluator = [
     dict(type='RewardMetric', prefix='clip', reward=dict(
-        type='CLIPScore', name='clip', arch='ViT-B-32', checkpoint='checkpoints/clip/ViT-B-32-openai.bin')),
+        type='CLIPScore', name='clip', arch='ViT-B-32-quickgelu', checkpoint='checkpoints/clip/ViT-B-32-openai.bin')),
     dict(type='RewardMetric', prefix='hps', reward=dict(
         type='HPSv2', name='hps', checkpoint='checkpoints/hps/HPS_v2.1_compressed.pt')),
 ]

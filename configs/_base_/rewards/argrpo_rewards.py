@@ -7,12 +7,12 @@ model = dict(
     reward=dict(
         type='WeightedSum',
         rewards=[
-            dict(type='CLIPScore', name='clip', arch='ViT-B-32', scale=5.0,
+            dict(type='CLIPScore', name='clip', arch='ViT-B-32-quickgelu', scale=5.0,
                  checkpoint='checkpoints/clip/ViT-B-32-openai.bin'),
             dict(type='HPSv2', name='hps', scale=5.0,
                  checkpoint='checkpoints/hps/HPS_v2.1_compressed.pt'),
             dict(type='IQAReward', name='maniqa', metric='maniqa', offset=0.5, scale=2.0, weight=2.0,
                  checkpoint='checkpoints/pyiqa/ckpt_koniq10k.pt'),
-            dict(type='CLIPRealism', name='realism', arch='ViT-B-32',
+            dict(type='CLIPRealism', name='realism', arch='ViT-B-32-quickgelu',
                  checkpoint='checkpoints/clip/ViT-B-32-openai.bin'),
         ]))
