@@ -31,6 +31,7 @@ SLOTS = [
     (r'\w+_evaluator', 'METRICS'),
     (r'(\w+_evaluator|((model|\w+_evaluator)\.)?reward(\.rewards)*)\.feature_extractor', 'FEATURE_EXTRACTORS'),
     (r'(\w+_evaluator|((model|\w+_evaluator)\.)?reward(\.rewards)*)\.feature_extractor\.tokenizer', 'TOKENIZERS'),
+    (r'(\w+_evaluator|((model|\w+_evaluator)\.)?reward(\.rewards)*)\.detector', 'DETECTORS'),
     (r'\w+_dataloader\.dataset', 'DATASETS'),
     (r'((model|\w+_evaluator)\.)?reward(\.rewards)*\.reference(\.source)?', 'DATASETS'),  # real images of prompts
     (r'\w+_dataloader\.sampler', 'DATA_SAMPLERS'),

@@ -147,6 +147,13 @@ def test_reward_metric_reports_each_component():
     expected = GradientReward()(images, [''] * 6).double()
     assert out['gradient_mean'] == pytest.approx(expected.mean().item(), rel=1e-5)
     assert out['gradient_std'] == pytest.approx(expected.std(unbiased=False).item(), rel=1e-4)
+    # the standard error of the mean: the sample std over sqrt(n)
+    assert out['gradient_sem'] == pytest.approx(expected.std(unbiased=True).item() / 6 ** 0.5, rel=1e-4)
+    # keys: only the components named
+    only = RewardMetric(dict(type='GradientReward'), keys=['a'])
+    assert only.compute_metrics([dict(a=1.0, b=2.0), dict(a=3.0, b=5.0)]) == dict(a_mean=2.0, a_std=1.0, a_sem=1.0)
+    with pytest.raises(KeyError, match="'absent'"):
+        RewardMetric(dict(type='GradientReward'), keys=['absent']).compute_metrics(metric.results)
 
 
 def tiny_model():
