@@ -1,4 +1,6 @@
 """Helpers shared by the tests (importable thanks to ``pythonpath = tests`` in pytest.ini)."""
+import json
+
 import numpy as np
 import torch
 
@@ -30,6 +32,21 @@ def tiny_grpo_model(**kwargs):
     kwargs.setdefault('reward', dict(type='GradientReward'))
     kwargs.setdefault('sampler', dict(type='TokenSampler'))
     return MODELS.build(dict(type='ARGRPOModel', tokenizer=TINY_VQ, **kwargs))
+
+
+def save_tiny_open_clip(folder, arch: str, filename: str = 'clip.pth', embed_dim: int = 32):
+    """A tiny open_clip architecture ``arch`` (32 px, one layer a tower) registered from a JSON
+    config written in ``folder``, and its random weights (seed 0) saved there as ``filename``:
+    ``(arch, weights file, model in eval mode)``."""
+    import open_clip
+    (folder / f'{arch}.json').write_text(json.dumps(dict(
+        embed_dim=embed_dim, vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16),
+        text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))))
+    open_clip.add_model_config(folder)
+    torch.manual_seed(0)
+    model = open_clip.create_model(arch, pretrained=None).eval()
+    torch.save(model.state_dict(), folder / filename)
+    return arch, str(folder / filename), model
 
 
 # independent computations the distribution rewards are checked against

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import flask
 import pytest
@@ -23,20 +23,23 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 class ToolServer:
     """tools/reward_server.py as a subprocess on a fixed port (so that it can be restarted there),
-    its token (if any) given through $ARGRPO_REWARD_TOKEN; ``start`` waits until it answers
-    /health for a ``reward_type`` reward named 'reward'."""
+    its token (if any) given through $ARGRPO_REWARD_TOKEN, ``python_path`` put on its PYTHONPATH
+    after this checkout (e.g. a stand-in package, as a reward's own environment has it); ``start``
+    waits until it answers /health for a ``reward_type`` reward named ``reward_name``."""
 
-    def __init__(self, config: str, log: str, token: Optional[str] = None, reward_type: str = 'WeightedSum'):
+    def __init__(self, config: str, log: str, token: Optional[str] = None, reward_type: str = 'WeightedSum',
+                 reward_name: str = 'reward', python_path: Sequence[str] = ()):
         with socket.socket() as sock:
             sock.bind(('127.0.0.1', 0))
             self.port = sock.getsockname()[1]
         self.url = f'http://127.0.0.1:{self.port}'
-        self.config, self.log, self.token, self.reward_type, self.proc = config, log, token, reward_type, None
+        self.config, self.log, self.token, self.proc = config, log, token, None
+        self.reward_type, self.reward_name, self.python_path = reward_type, reward_name, list(python_path)
 
     def start(self) -> None:
         cmd = [sys.executable, osp.join(ROOT, 'tools', 'reward_server.py'), self.config,
                '--port', str(self.port), '--device', 'cpu', '--threads', '2']
-        env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + self.python_path), OMP_NUM_THREADS='1')
         env.pop('ARGRPO_REWARD_TOKEN', None)
         if self.token is not None:
             env['ARGRPO_REWARD_TOKEN'] = self.token
@@ -50,7 +53,7 @@ class ToolServer:
                 time.sleep(0.2)
                 continue
             if {k: health.get(k) for k in ('status', 'reward', 'type')} == dict(
-                    status='ok', reward='reward', type=self.reward_type):
+                    status='ok', reward=self.reward_name, type=self.reward_type):
                 return
             break
         self.stop()

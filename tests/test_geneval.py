@@ -7,7 +7,7 @@ import os.path as osp
 
 import pytest
 import torch
-from argrpo_testing import tiny_grpo_model
+from argrpo_testing import save_tiny_open_clip, tiny_grpo_model
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 
@@ -222,15 +222,8 @@ def tiny_mask2former(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def tiny_clip(tmp_path_factory):
-    import open_clip
-    folder = tmp_path_factory.mktemp('clip_configs')
-    (folder / 'GenEvalCLIP-Tiny2.json').write_text(json.dumps(dict(
-        embed_dim=32, vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16),
-        text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))))
-    open_clip.add_model_config(folder)
-    torch.manual_seed(0)
-    torch.save(open_clip.create_model('GenEvalCLIP-Tiny2', pretrained=None).state_dict(), folder / 'clip.pth')
-    return dict(arch='GenEvalCLIP-Tiny2', checkpoint=str(folder / 'clip.pth'))
+    arch, checkpoint, _ = save_tiny_open_clip(tmp_path_factory.mktemp('clip_configs'), 'GenEvalCLIP-Tiny2')
+    return dict(arch=arch, checkpoint=checkpoint)
 
 
 def tiny_parts(cfg, metadata_file, tiny_mask2former, tiny_clip):

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from argrpo_testing import save_tiny_open_clip
 
 from argrpo.detectors import Detections
 from argrpo.evaluation.geneval import (CLIPColourClassifier, GenEvalRules, box_iou, check_metadata_classes, judge,
@@ -201,16 +202,7 @@ def test_geneval_names_of_coco_classes():
 
 @pytest.fixture(scope='module')
 def tiny_clip(tmp_path_factory):
-    import open_clip
-    folder = tmp_path_factory.mktemp('clip_configs')
-    (folder / 'GenEvalCLIP-Tiny.json').write_text(json.dumps(dict(
-        embed_dim=32, vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16),
-        text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))))
-    open_clip.add_model_config(folder)
-    torch.manual_seed(0)
-    clip = open_clip.create_model('GenEvalCLIP-Tiny', pretrained=None)
-    torch.save(clip.state_dict(), folder / 'clip.pth')
-    return 'GenEvalCLIP-Tiny', str(folder / 'clip.pth'), clip
+    return save_tiny_open_clip(tmp_path_factory.mktemp('clip_configs'), 'GenEvalCLIP-Tiny')
 
 
 def test_clip_colour_classifier_scores_the_masked_crop(tiny_clip):

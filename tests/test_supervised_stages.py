@@ -2,13 +2,11 @@
 and next-token trainers, the export format, the classifier reward, the open_clip text encoder,
 and the diversity metric. Images here are smooth random blocks; the world's own tests are
 tests/test_shapes_world*.py."""
-import json
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from argrpo_testing import TINY_VQ, randomize
+from argrpo_testing import TINY_VQ, randomize, save_tiny_open_clip
 from mmengine.optim import OptimWrapper
 
 from argrpo.datasets import ClassPromptDataset, resolve_class_names
@@ -37,16 +35,7 @@ def test_vq_trainer_lowers_its_loss_on_a_batch():
 @pytest.fixture(scope='module')
 def tiny_clip(tmp_path_factory):
     """A tiny open_clip architecture registered from its JSON config, and a file of its weights."""
-    import open_clip
-    folder = tmp_path_factory.mktemp('clip_configs')
-    (folder / 'TestCLIP-Tiny.json').write_text(json.dumps(dict(
-        embed_dim=32, vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16),
-        text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))))
-    open_clip.add_model_config(folder)
-    torch.manual_seed(0)
-    clip = open_clip.create_model('TestCLIP-Tiny', pretrained=None)
-    torch.save(clip.state_dict(), folder / 'clip.pth')
-    return 'TestCLIP-Tiny', str(folder / 'clip.pth'), clip
+    return save_tiny_open_clip(tmp_path_factory.mktemp('clip_configs'), 'TestCLIP-Tiny')
 
 
 def sft_model(tmp_path, generator: dict, text_encoder=None):

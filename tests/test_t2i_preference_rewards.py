@@ -2,19 +2,14 @@
 real file format, scores checked against computations by hand, missing files named; ImageReward
 also served by tools/reward_server.py with the stand-in package on its PYTHONPATH (as in its own
 environment) and scored through RemoteReward."""
-import contextlib
-import json
-import os
 import os.path as osp
-import socket
-import subprocess
 import sys
-import time
 
 import pytest
-import requests
 import torch
 import torch.nn.functional as F
+from argrpo_testing import save_tiny_open_clip
+from http_servers import ToolServer
 from t2i_reward_files import IMAGE_REWARD_STAND_IN, aesthetic_head, save_image_reward, save_pickscore
 
 from argrpo.registry import REWARDS
@@ -77,16 +72,8 @@ def test_pickscore_names_the_missing_directory_and_how_to_get_it(pickscore_dirs,
 @pytest.fixture(scope='module')
 def tiny_open_clip(tmp_path_factory):
     """A tiny open_clip architecture (registered from its JSON config) and a file of its weights."""
-    import open_clip
-    folder = tmp_path_factory.mktemp('open_clip')
-    (folder / 'AestheticTest-Tiny.json').write_text(json.dumps(dict(
-        embed_dim=24, vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16),
-        text_cfg=dict(context_length=16, vocab_size=49408, width=32, heads=2, layers=1))))
-    open_clip.add_model_config(folder)
-    torch.manual_seed(0)
-    model = open_clip.create_model('AestheticTest-Tiny', pretrained=None).eval()
-    torch.save(model.state_dict(), folder / 'open_clip_pytorch_model.bin')
-    return 'AestheticTest-Tiny', str(folder / 'open_clip_pytorch_model.bin'), model
+    return save_tiny_open_clip(tmp_path_factory.mktemp('open_clip'), 'AestheticTest-Tiny',
+                               'open_clip_pytorch_model.bin', embed_dim=24)
 
 
 def test_aesthetic_is_the_head_on_the_normalised_clip_embedding(tiny_open_clip, tmp_path):
@@ -109,8 +96,9 @@ def test_aesthetic_errors_name_the_files(tiny_open_clip, tmp_path):
     with pytest.raises(FileNotFoundError, match=r'(?s)absent\.pth.*sac\+logos\+ava1-l14-linearMSE\.pth'):
         REWARDS.build(dict(type='LAIONAesthetic', arch=arch, clip_checkpoint=clip_file,
                            checkpoint=str(tmp_path / 'absent.pth')))
+    torch.save(aesthetic_head(24), tmp_path / 'head.pth')
     with pytest.raises(FileNotFoundError, match='vit_large_patch14_clip_224.openai'):
-        REWARDS.build(dict(type='LAIONAesthetic', arch=arch, checkpoint=str(tmp_path / 'absent.pth')))
+        REWARDS.build(dict(type='LAIONAesthetic', arch=arch, checkpoint=str(tmp_path / 'head.pth')))
     # a head saved under another prefix is not the predictor's file
     torch.save({f'mlp.{k}': v for k, v in aesthetic_head(24).items()}, tmp_path / 'prefixed.pth')
     with pytest.raises(RuntimeError, match='missing in file: layers.0.bias'):
@@ -167,37 +155,6 @@ def test_image_reward_errors_name_the_files_and_the_environment(image_reward_fil
         REWARDS.build(dict(type='ImageReward', **image_reward_files))
 
 
-@contextlib.contextmanager
-def stand_in_reward_server(config: str, log: str):
-    """tools/reward_server.py serving ``config`` in a subprocess on 127.0.0.1, the stand-in
-    ImageReward package on its PYTHONPATH; yields its URL once /health answers, kills it after."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, IMAGE_REWARD_STAND_IN]), OMP_NUM_THREADS='1')
-    env.pop('ARGRPO_REWARD_TOKEN', None)
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'reward_server.py'), config, '--port', str(port),
-           '--device', 'cpu', '--threads', '2']
-    url = f'http://127.0.0.1:{port}'
-    with open(log, 'w') as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 180
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                health = requests.get(f'{url}/health', timeout=5).json()
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f'the reward server did not start:\n{open(log).read()}')
-        assert health['type'] == 'ImageReward', health
-        yield url
-    finally:
-        proc.kill()
-        proc.wait(30)
-
-
 def test_image_reward_service_config_serves_the_reward(image_reward_files, tmp_path, monkeypatch):
     """The ImageReward environment's path, with the stand-in package: the service config (its
     files swapped for the tiny ones) served by tools/reward_server.py, scored by RemoteReward."""
@@ -207,9 +164,13 @@ def test_image_reward_service_config_serves_the_reward(image_reward_files, tmp_p
                       f'reward = dict({", ".join(f"{k}={v!r}" for k, v in image_reward_files.items())})\n')
     images = quantize(images_of(224, seed=1))  # what the uint8 wire carries exactly
     local = REWARDS.build(dict(type='ImageReward', **image_reward_files))(images, PROMPTS)
-    with stand_in_reward_server(str(config), str(tmp_path / 'server.log')) as url:
-        remote = RemoteReward(url, name='remote')
-        got = remote.components(images, PROMPTS)
+    server = ToolServer(str(config), str(tmp_path / 'server.log'), reward_type='ImageReward',
+                        reward_name='imagereward', python_path=[IMAGE_REWARD_STAND_IN])
+    server.start()
+    try:
+        got = RemoteReward(server.url, name='remote').components(images, PROMPTS)
+    finally:
+        server.stop()
     assert set(got) == {'imagereward', 'remote'}
     torch.testing.assert_close(got['imagereward'], local, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(got['remote'], local, atol=1e-5, rtol=1e-4)

@@ -31,7 +31,9 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
-        sys.exit(f'no such checkpoint: {args.checkpoint}')
+        sys.exit(f'no such checkpoint: {args.checkpoint}. GenEval\'s detector is fetched by its '
+                 'evaluation/download_models.sh (https://github.com/djghosh13/geneval): '
+                 'mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco.pth; see docs/advanced/mmdet_conversion.md')
     classes = None
     if args.classes:
         with open(args.classes) as f:

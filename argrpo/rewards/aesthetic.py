@@ -2,12 +2,11 @@
 CLIP ViT-L/14 image embedding, trained to predict the 1-10 ratings of SAC, LAION-Logos and AVA."""
 from typing import Optional, Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from argrpo.registry import REWARDS
-from argrpo.utils import load_open_clip, load_weights, open_clip_input, prepare_images
+from argrpo.utils import load_open_clip, load_weights, open_clip_input, prepare_images, require_file
 from .base import BaseReward
 
 
@@ -45,6 +44,7 @@ class LAIONAesthetic(BaseReward):
     def __init__(self, checkpoint: Optional[str] = None, clip_checkpoint: Optional[str] = None,
                  arch: str = 'ViT-L-14-quickgelu', scale: float = 1.0, name: Optional[str] = None):
         super().__init__(name or 'aesthetic')
+        require_file(checkpoint, 'LAION aesthetic predictor head', self.how_to_get)  # before CLIP is built
         self.model = load_open_clip(arch, clip_checkpoint, type(self).__name__, self.how_to_get_clip)
         self.image_size, self.mean, self.std = open_clip_input(self.model)
         self.mlp = AestheticMLP(self.model.visual.output_dim)

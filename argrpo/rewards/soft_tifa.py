@@ -8,7 +8,6 @@ it two ways: arithmetically per prompt (Soft-TIFA AM, the atom-level estimate) a
 ``'{question} Answer in one word.'``. Here the questions come from GenEval's own metadata
 (``geneval_questions``) or from a file that lists them per prompt (``read_questions``).
 """
-import json
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -16,7 +15,7 @@ from torch import Tensor
 
 from argrpo.datasets.geneval import metadata_by_prompt
 from argrpo.registry import REWARDS, VLM_BACKENDS
-from argrpo.utils import to_uint8
+from argrpo.utils import read_jsonl, to_uint8
 from .base import BaseReward
 
 ANSWERS = ('yes', 'Yes', 'no', 'No')  # the first tokens read: P(yes) sums the first two
@@ -89,17 +88,9 @@ def geneval_questions(record: dict) -> List[str]:
 def read_questions(path: str) -> Dict[str, List[str]]:
     """``{prompt: questions}`` of a jsonl file of ``{"prompt": str, "questions": [str, ...]}``
     lines, every question one to be answered yes. Each prompt once, with at least one question."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
-    except OSError as err:
-        raise FileNotFoundError(f'cannot read Soft-TIFA questions {path}: {err}') from err
     table = {}
-    for n, line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f'{path}:{n} is not JSON: {err}') from err
+    for n, record, line in read_jsonl(path, 'Soft-TIFA questions', 'It is a file of your own, one JSON object a '
+                                      'line: {"prompt": ..., "questions": [...]} (docs/user_guides/soft_tifa.md).'):
         if not isinstance(record, dict) or not isinstance(record.get('prompt'), str) \
                 or not isinstance(record.get('questions'), list):
             raise ValueError(f'{path}:{n} needs "prompt" (text) and "questions" (a list): {line.strip()[:200]}')

@@ -7,7 +7,7 @@ from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 
-from .checkpoint import load_weights
+from .checkpoint import load_weights, require_file
 
 
 def create_open_clip(arch: str) -> torch.nn.Module:
@@ -46,7 +46,8 @@ def load_open_clip(arch: str, checkpoint: Optional[str], user: str, how_to_get: 
     the model down (a text encoder dropping the image tower) asks for its own copy."""
     if checkpoint is None:
         raise FileNotFoundError(f'{user} needs checkpoint=: a local file with {arch} weights. {how_to_get}')
-    key = (arch, osp.realpath(checkpoint), osp.getmtime(checkpoint) if osp.exists(checkpoint) else None)
+    checkpoint = require_file(checkpoint, f'{user} ({arch}) checkpoint', how_to_get)  # before building the model
+    key = (arch, osp.realpath(checkpoint), osp.getmtime(checkpoint))
     model = _LOADED.get(key) if shared else None
     if model is None:
         model = create_open_clip(arch)

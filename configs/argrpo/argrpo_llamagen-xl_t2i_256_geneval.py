@@ -4,7 +4,7 @@
 # prompt, include[, exclude]), e.g. Flow-GRPO's training prompts, kept apart from GenEval's 553
 # test prompts. Evaluate with configs/evaluation/geneval_llamagen-xl_t2i_256.py.
 # The detector in its own process or GPU: serve configs/reward_services/geneval_mask2former.py and
-# put dict(type='RemoteReward', name='geneval', url='http://127.0.0.1:8601') in place of
+# put dict(type='RemoteReward', name='geneval_remote', url='http://127.0.0.1:8601') in place of
 # GenEvalReward (docs/user_guides/geneval.md).
 _base_ = ['./argrpo_llamagen-xl_t2i_256.py', '../reward_services/geneval_mask2former.py']
 train_dataloader = dict(

@@ -7,8 +7,8 @@
 #   bash tools/dist_test.sh configs/evaluation/geneval_llamagen-xl_t2i_256.py CHECKPOINT 8
 # Files (docs/user_guides/geneval.md): GenEval's prompts/evaluation_metadata.jsonl
 # (github.com/djghosh13/geneval); the detector as a transformers directory, converted from
-# GenEval's official mmdet checkpoint (docs/advanced/mmdet_conversion.md); open_clip's ViT-L-14
-# 'openai' weights in one file.
+# GenEval's official mmdet checkpoint (docs/advanced/mmdet_conversion.md); OpenAI's CLIP ViT-L/14
+# weights in one file, built as open_clip's 'ViT-L-14-quickgelu'.
 _base_ = ['../argrpo/argrpo_llamagen-xl_t2i_256.py']
 geneval_metadata = 'data/geneval/evaluation_metadata.jsonl'
 test_dataloader = dict(

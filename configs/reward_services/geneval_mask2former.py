@@ -3,7 +3,7 @@
 #   python tools/reward_server.py configs/reward_services/geneval_mask2former.py --port 8601 --device cuda:1
 # The run's config (e.g. configs/argrpo/argrpo_llamagen-xl_t2i_256_geneval.py) then names, in
 # place of its GenEvalReward:
-#   dict(type='RemoteReward', name='geneval', url='http://127.0.0.1:8601')
+#   dict(type='RemoteReward', name='geneval_remote', url='http://127.0.0.1:8601')
 # The server looks each prompt up in `metadata`: give it the same file as the run's prompts (a
 # prompt it lacks is answered with an error naming it). Files: docs/user_guides/geneval.md.
 reward = dict(

@@ -56,7 +56,8 @@ class GenEvalMetric(BaseMetric):
                 metadata=json.dumps(record), details=json.dumps(verdict.details)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        results = sorted(results, key=lambda r: r['index'])
+        # the processes' parts in dataset order, each sample once (as SampleExport merges them)
+        results = sorted({r['index']: r for r in results}.values(), key=lambda r: r['index'])
         if self.results_file is not None:
             self.write_results(results)
         metrics = summarize(results)
