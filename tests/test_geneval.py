@@ -1,13 +1,15 @@
 """GenEval as a metric (its table against a hand-computed one, its results file read back) and
 as a reward (all-or-nothing and partial credit) with a stand-in detector; then a tiny random
-Mask2Former and a tiny CLIP through the configs: the metric prints the six-task table and the
-reward trains one GRPO step."""
+Mask2Former and a tiny CLIP through the configs: the metric prints the six-task table, the
+reward trains one GRPO step, and the service config, served by tools/reward_server.py, scores
+through RemoteReward as the reward does in process."""
 import json
 import os.path as osp
 
 import pytest
 import torch
 from argrpo_testing import save_tiny_open_clip, tiny_grpo_model
+from http_servers import ToolServer
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 
@@ -15,10 +17,14 @@ from argrpo.detectors import BaseDetector, Detections
 from argrpo.evaluation.metrics import geneval_metric
 from argrpo.evaluation.metrics.geneval_metric import format_table, summarize
 from argrpo.registry import DETECTORS, METRICS, REWARDS
+from argrpo.rewards import RemoteReward
+from argrpo.services import reward_config
+from argrpo.utils import quantize
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EVAL_CONFIG = osp.join(ROOT, 'configs', 'evaluation', 'geneval_llamagen-xl_t2i_256.py')
 GRPO_CONFIG = osp.join(ROOT, 'configs', 'argrpo', 'argrpo_llamagen-xl_t2i_256_geneval.py')
+SERVICE_CONFIG = osp.join(ROOT, 'configs', 'reward_services', 'geneval_mask2former.py')
 FIELDS = {'filename', 'tag', 'prompt', 'correct', 'reason', 'metadata', 'details'}
 
 
@@ -265,3 +271,61 @@ def test_tiny_mask2former_through_the_configs(metadata_file, tiny_mask2former, t
     assert torch.isfinite(torch.stack([torch.as_tensor(v, dtype=torch.float32).mean() for v in log.values()])).all()
     assert log['skipped'] == 0 and 0 <= log['geneval_min'] <= log['geneval_max'] <= 1
     assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.parameters()))  # the step moved the policy
+
+
+# the service test's prompts: a colour (the tiny CLIP decides it), a single object, a count whose
+# excluded clause holds when no bus is found (half credit)
+SERVICE_METADATA = [
+    dict(tag='colors', include=[{'class': 'couch', 'count': 1, 'color': 'red'}], prompt='a photo of a red couch'),
+    dict(tag='single_object', include=[{'class': 'suitcase', 'count': 1}], prompt='a photo of a suitcase'),
+    dict(tag='counting', include=[{'class': 'bus', 'count': 2}], exclude=[{'class': 'bus', 'count': 3}],
+         prompt='a photo of two buses'),
+]
+
+
+@pytest.mark.slow
+def test_geneval_service_config_serves_the_reward(tiny_mask2former, tiny_clip, tmp_path, monkeypatch):
+    """configs/reward_services/geneval_mask2former.py with only its files (and the CLIP arch)
+    swapped for tiny ones, served by tools/reward_server.py: RemoteReward under the documented
+    name 'geneval_remote' gets, image by image, what GenEvalReward built from the same config
+    gives in process; under the served reward's own name 'geneval' it is refused."""
+    monkeypatch.delenv('ARGRPO_REWARD_TOKEN', raising=False)
+    metadata = tmp_path / 'service_metadata.jsonl'
+    metadata.write_text(''.join(json.dumps(r) + '\n' for r in SERVICE_METADATA))
+    config = tmp_path / 'geneval_service.py'
+    config.write_text(f'_base_ = [{SERVICE_CONFIG!r}]\n'
+                      f'reward = dict(metadata={str(metadata)!r}, detector=dict(checkpoint={tiny_mask2former!r}),\n'
+                      f'              colour_classifier=dict(arch={tiny_clip["arch"]!r}, '
+                      f'checkpoint={tiny_clip["checkpoint"]!r}))\n')
+    cfg = reward_config(Config.fromfile(str(config)))
+    base = reward_config(Config.fromfile(SERVICE_CONFIG))
+    assert cfg.to_dict() == dict(base.to_dict(), metadata=str(metadata),  # nothing else changed
+                                 detector=dict(base.detector, checkpoint=tiny_mask2former),
+                                 colour_classifier=dict(arch=tiny_clip['arch'], checkpoint=tiny_clip['checkpoint']))
+    # the server's own process learns the tiny CLIP architecture as the test's did (open_clip's
+    # add_model_config), through a sitecustomize on its PYTHONPATH
+    arch_dir = osp.dirname(tiny_clip['checkpoint'])
+    site = tmp_path / 'site'
+    site.mkdir()
+    (site / 'sitecustomize.py').write_text(f'import open_clip\nopen_clip.add_model_config({arch_dir!r})\n')
+
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.rand(2, 3, 32, 32, generator=generator) * 2 - 1
+    flat = (torch.rand(2, 3, 1, 1, generator=torch.Generator().manual_seed(0)) * 2 - 1).expand(2, 3, 32, 32)
+    images = quantize(torch.cat([noise, flat, flat[:1], noise[:1]]))  # what the uint8 wire carries exactly
+    prompts = [SERVICE_METADATA[line]['prompt'] for line in (0, 0, 0, 0, 1, 2)]
+    local = REWARDS.build(cfg)(images, prompts)
+    assert len(set(local.tolist())) > 1 and any(0 < v < 1 for v in local.tolist()), local  # partial credit shows
+
+    server = ToolServer(str(config), str(tmp_path / 'server.log'), reward_type='GenEvalReward',
+                        reward_name='geneval', python_path=[str(site)])
+    server.start()
+    try:
+        got = RemoteReward(server.url, name='geneval_remote').components(images, prompts)
+        with pytest.raises(ValueError, match="served reward has a component named 'geneval': give RemoteReward "
+                                             'another name='):
+            RemoteReward(server.url, name='geneval').components(images[:1], prompts[:1])
+    finally:
+        server.stop()
+    assert set(got) == {'geneval', 'geneval_remote'}
+    assert got['geneval'].tolist() == local.tolist() and got['geneval_remote'].tolist() == local.tolist()
