@@ -132,14 +132,14 @@ def test_table_gives_each_variant_mean_and_standard_error_over_seeds(tmp_path, d
     def metrics(acc, fid):
         return {'heldout/accuracy_mean': acc, 'FID': fid, 'diversity': 0.1, 'reward/total_mean': 1.0}
 
-    def write(name, variant, scale, seed, after, before=None, cpu='cpu A', models='zoo'):
+    def write(name, variant, scale, seed, after, before=None, cpu='cpu A, 2 cores, 2 torch threads', models='zoo'):
         before = before or (metrics(0.7, 3.0) if scale == 1 else metrics(0.75, 4.5))
         (tmp_path / name).write_text(json.dumps(dict(task='c2i', variant=variant, seed=seed, cfg_scale=scale,
                                                       models=models, grpo_iters=None, cpu=cpu, before=before,
                                                       after=after)))
 
     write('results_c2i_seed1.json', 'baseline', 1.0, 1, metrics(0.90, 6.0))
-    write('results_c2i_seed0.json', 'baseline', 1.0, 0, metrics(0.80, 4.0))
+    write('results_c2i_seed0.json', 'baseline', 1.0, 0, metrics(0.80, 4.0), cpu='cpu A, 2 cores, 1 torch thread')
     write('results_c2i_guided_seed0.json', 'guided', 2.0, 0, metrics(0.85, 5.0))
     (tmp_path / 'results_c2i_seed7.json').write_text(json.dumps(dict(before={}, after={})))  # older: left out
     main(['--work-dir', str(tmp_path), '--table'])
@@ -155,7 +155,7 @@ def test_table_gives_each_variant_mean_and_standard_error_over_seeds(tmp_path, d
     write('results_c2i_guided_seed1.json', 'guided', 2.0, 1, metrics(0.85, 5.0), before=metrics(0.7, 9.0))
     with pytest.raises(ValueError, match='SFT model at CFG 2 was evaluated differently'):
         main(['--work-dir', str(tmp_path), '--table'])
-    write('results_c2i_guided_seed1.json', 'guided', 2.0, 1, metrics(0.85, 5.0), cpu='cpu B')
+    write('results_c2i_guided_seed1.json', 'guided', 2.0, 1, metrics(0.85, 5.0), cpu='cpu B, 2 cores, 2 torch threads')
     with pytest.raises(ValueError, match='different CPUs.*cpu B'):
         main(['--work-dir', str(tmp_path), '--table'])
     write('results_c2i_guided_seed1.json', 'guided', 2.0, 1, metrics(0.85, 5.0), models='other')

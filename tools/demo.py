@@ -48,6 +48,7 @@ import json
 import os
 import os.path as osp
 import platform
+import re
 import sys
 import time
 from typing import Dict, List, Sequence, Tuple
@@ -280,7 +281,8 @@ def summary_table(work_dir: str, task: str) -> str:
     """Every variant and seed run so far in ``work_dir`` (its results_<task>_*.json): the SFT model at
     each CFG scale sampled, then each GRPO variant after training, mean ± standard error over seeds.
     Runs made on other CPUs, from other models or with other GRPO lengths are not comparable: an error
-    names them."""
+    names them. The number of torch threads is not part of that: it changes a run's digits (the order
+    of its sums), not the experiment."""
     runs = []
     for path in sorted(glob.glob(osp.join(work_dir, f'results_{task}_*.json'))):
         with open(path) as f:
@@ -289,7 +291,8 @@ def summary_table(work_dir: str, task: str) -> str:
             runs.append(dict(run, path=osp.basename(path)))
     if not runs:
         raise FileNotFoundError(f'no results_{task}_*.json in {work_dir}: run tools/demo.py --task {task} first')
-    settings = {(run['cpu'], run['models'], run.get('grpo_iters')): run['path'] for run in runs}
+    settings = {(re.sub(r', \d+ torch threads?$', '', run['cpu']), run['models'], run.get('grpo_iters')): run['path']
+                for run in runs}
     if len(settings) > 1:
         raise ValueError(f'results of different CPUs, models or --grpo-iters in {work_dir}, e.g. '
                          + '; '.join(f'{path}: {setting}' for setting, path in settings.items()))
